@@ -1,0 +1,147 @@
+"""Signal processing on torch tensors: STFT pairs, Griffin-Lim, mel inversion.
+
+Everything here batches along leading axes and runs on whatever device its
+inputs live on, so the same code serves a laptop CPU and a GPU. Time is the
+last axis: audio is ``(..., n_samples)``, spectrograms ``(..., n_freq, n_frames)``.
+"""
+
+import math
+
+import torch
+
+__all__ = ["stft", "istft", "griffinlim", "mel_to_linear"]
+
+
+def _window(win_length, device, dtype=torch.float32):
+    # Periodic Hann, as librosa.filters.get_window("hann", n, fftbins=True).
+    return torch.hann_window(win_length, periodic=True, device=device, dtype=dtype)
+
+
+def stft(y, *, n_fft, hop_length, win_length=None):
+    """Complex STFT of ``y`` with librosa's conventions (centred, zero-padded).
+
+    Parameters
+    ----------
+    y : torch.Tensor of shape (..., n_samples)
+    n_fft, hop_length, win_length : int
+
+    Returns
+    -------
+    torch.Tensor of shape (..., 1 + n_fft // 2, n_frames), complex
+    """
+    win_length = win_length or n_fft
+    lead = y.shape[:-1]
+    spec = torch.stft(
+        y.reshape(-1, y.shape[-1]),
+        n_fft=n_fft,
+        hop_length=hop_length,
+        win_length=win_length,
+        window=_window(win_length, y.device, y.dtype),
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
+    )
+    return spec.reshape(*lead, *spec.shape[-2:])
+
+
+def istft(spec, *, n_fft, hop_length, win_length=None, length):
+    """Inverse of :func:`stft`, trimmed or padded to ``length`` samples."""
+    win_length = win_length or n_fft
+    lead = spec.shape[:-2]
+    flat = spec.reshape(-1, *spec.shape[-2:])
+    y = torch.istft(
+        flat,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        win_length=win_length,
+        window=_window(win_length, spec.device, flat.real.dtype),
+        center=True,
+        length=length,
+    )
+    return y.reshape(*lead, y.shape[-1])
+
+
+def griffinlim(
+    magnitude,
+    *,
+    n_fft,
+    hop_length,
+    win_length=None,
+    length,
+    n_iter=32,
+    momentum=0.99,
+    init_phase=None,
+    generator=None,
+):
+    """Fast Griffin-Lim phase reconstruction (Perraudin et al., 2013).
+
+    The same iteration as :func:`librosa.griffinlim` (momentum applied as
+    ``momentum / (1 + momentum)``), written on torch so that a batch of
+    spectrograms is reconstructed at once, on the CPU or a GPU.
+
+    Parameters
+    ----------
+    magnitude : torch.Tensor of shape (..., n_freq, n_frames)
+        Non-negative linear magnitudes.
+    n_fft, hop_length, win_length : int
+        STFT settings the magnitudes were computed with.
+    length : int
+        Samples in the output.
+    n_iter : int, default=32
+        Iterations; 0 returns the inverse STFT with the initial phase.
+    momentum : float, default=0.99
+        Fast Griffin-Lim momentum.
+    init_phase : torch.Tensor, optional
+        Initial phase in radians, same shape as ``magnitude``; random
+        (from ``generator``) when omitted.
+    generator : torch.Generator, optional
+        CPU generator for the random initial phase, for reproducibility across
+        devices.
+
+    Returns
+    -------
+    torch.Tensor of shape (..., length)
+    """
+    if init_phase is None:
+        init_phase = 2 * math.pi * torch.rand(
+            magnitude.shape, generator=generator, dtype=magnitude.dtype
+        ).to(magnitude.device)
+    angles = torch.polar(torch.ones_like(magnitude), init_phase.to(magnitude.dtype))
+    kwargs = dict(n_fft=n_fft, hop_length=hop_length, win_length=win_length)
+    weight = momentum / (1.0 + momentum)
+    tprev = None
+    tiny = torch.finfo(magnitude.dtype).tiny
+    for _ in range(n_iter):
+        inverse = istft(magnitude * angles, length=length, **kwargs)
+        rebuilt = stft(inverse, **kwargs)
+        angles = rebuilt if tprev is None else rebuilt - weight * tprev
+        angles = angles / (angles.abs() + tiny)
+        tprev = rebuilt
+    return istft(magnitude * angles, length=length, **kwargs)
+
+
+def mel_to_linear(mel, mel_basis, *, n_iter=100):
+    """Non-negative least-squares inverse of a mel projection.
+
+    Solves ``min ||mel_basis @ x - mel||^2`` subject to ``x >= 0`` for every
+    frame at once with multiplicative updates (Lee & Seung, 2001), which keep
+    ``x`` non-negative without a projection step and batch on a GPU; started
+    from the clipped pseudo-inverse, as ``librosa.util.nnls`` is.
+
+    Parameters
+    ----------
+    mel : torch.Tensor of shape (..., n_mels, n_frames)
+    mel_basis : torch.Tensor of shape (n_mels, n_freq)
+    n_iter : int, default=100
+
+    Returns
+    -------
+    torch.Tensor of shape (..., n_freq, n_frames)
+    """
+    tiny = torch.finfo(mel.dtype).tiny
+    gram = mel_basis.T @ mel_basis
+    target = mel_basis.T @ mel
+    x = (torch.linalg.pinv(mel_basis) @ mel).clamp_min(0) + 1e-6
+    for _ in range(n_iter):
+        x = x * target / (gram @ x + tiny)
+    return x
