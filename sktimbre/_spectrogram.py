@@ -32,7 +32,10 @@ class Spectrogram(np.ndarray):
       and hand its output back for :meth:`SpectrogramTransformer.inverse_transform`;
     - ``lengths``: the clip's length in samples (an int), or one per clip;
     - ``phase``: the STFT phase of the source, reused as Griffin-Lim's starting
-      point (``None`` once the shape changes, e.g. after slicing a batch).
+      point (``None`` once the shape changes, e.g. after slicing a batch);
+    - ``timbre``: set by a timbre model's ``transform``, the pair
+      ``(source_alpha, alpha)`` of where the content came from and where it
+      was rendered, which ``inverse_transform`` uses to go back.
 
     Examples
     --------
@@ -44,11 +47,13 @@ class Spectrogram(np.ndarray):
     ((2, 513, 17), [4096, 4096], True)
     """
 
-    def __new__(cls, values, *, transformer=None, lengths=None, phase=None):
+    def __new__(cls, values, *, transformer=None, lengths=None, phase=None,
+                timbre=None):
         obj = np.asarray(values).view(cls)
         obj.transformer = transformer
         obj.lengths = lengths
         obj.phase = phase
+        obj.timbre = timbre
         return obj
 
     def __array_finalize__(self, obj):
@@ -58,13 +63,15 @@ class Spectrogram(np.ndarray):
         same_shape = getattr(obj, "shape", None) == self.shape
         self.lengths = getattr(obj, "lengths", None) if same_shape else None
         self.phase = getattr(obj, "phase", None) if same_shape else None
+        self.timbre = getattr(obj, "timbre", None) if same_shape else None
 
     def __reduce__(self):
         base = super().__reduce__()
-        return base[0], base[1], (base[2], self.transformer, self.lengths, self.phase)
+        extra = (self.transformer, self.lengths, self.phase, self.timbre)
+        return base[0], base[1], (base[2], *extra)
 
     def __setstate__(self, state):
-        array_state, self.transformer, self.lengths, self.phase = state
+        array_state, self.transformer, self.lengths, self.phase, self.timbre = state
         super().__setstate__(array_state)
 
 

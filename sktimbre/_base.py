@@ -1,0 +1,613 @@
+"""What every timbre model shares: inputs, alpha, chunking, device, training
+loop, progress and pickling. Subclasses hold only their networks and losses."""
+
+import copy
+import io
+import numbers
+import time
+import warnings
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
+
+from ._device import resolve_device
+from ._features import content_features
+from ._spectrogram import Spectrogram, SpectrogramTransformer, _seed
+from ._validation import check_alpha, check_clips, mirror_clips
+from .exceptions import DeviceWarning, TrainingInterrupted
+
+__all__ = ["BaseTimbreModel"]
+
+# Frames of context kept on each side of a chunk; larger than the receptive
+# field of every network here, so chunked output equals whole-piece output.
+_CHUNK_MARGIN = 48
+
+
+class _ClipData:
+    """Model-independent tensors of one clip, computed once per fit."""
+
+    def __init__(self, spec, features, f0, domain):
+        self.spec = spec
+        self.features = features
+        self.f0 = f0
+        self.domain = domain
+
+    @property
+    def n_frames(self):
+        return self.spec.shape[-1]
+
+
+class BaseTimbreModel(TransformerMixin, BaseEstimator):
+    """Base class of the timbre models; not for direct use.
+
+    Subclasses define ``_build_networks``, ``_training_losses`` and
+    ``_convert_chunk`` and list their modules in ``_module_names``.
+    """
+
+    _module_names = ()
+    _optimizer_names = ()
+
+    _parameter_constraints = {
+        "alpha": [Interval(numbers.Real, 0, 1, closed="both")],
+        "spectrogram": [SpectrogramTransformer, None],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "crop_frames": [Interval(numbers.Integral, 8, None, closed="left")],
+        "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_time": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "chunk_frames": [Interval(numbers.Integral, 16, None, closed="left")],
+        "device": [str, torch.device],
+        "warm_start": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # ------------------------------------------------------------- inputs
+    def _resolve_fit_inputs(self, X, y):
+        """Return (transformer, specs_a, specs_b) from either calling form."""
+        transformer = _carried_transformer(X)
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__}.fit needs y: either the second "
+                "instrument's clips (fit(violin, flute)) or one label per clip "
+                "of X with exactly two classes (fit(clips, labels))."
+            )
+        if _is_label_vector(y, X):
+            labels = np.asarray(y)
+            classes = np.unique(labels)
+            if len(classes) != 2:
+                raise ValueError(
+                    f"y holds {len(classes)} class(es) {classes.tolist()[:5]}; a "
+                    "timbre model needs exactly two, one per instrument."
+                )
+            self.classes_ = classes
+            items = _as_items(X)
+            x_a = [items[i] for i in np.flatnonzero(labels == classes[0])]
+            x_b = [items[i] for i in np.flatnonzero(labels == classes[1])]
+            transformer = transformer or self._fit_transformer(x_a, x_b)
+            return transformer, self._to_specs(transformer, x_a, "X"), (
+                self._to_specs(transformer, x_b, "X")
+            )
+        self.classes_ = np.array(["A", "B"])
+        transformer = transformer or _carried_transformer(y)
+        if transformer is None:
+            transformer = self._fit_transformer(X, y)
+        return (
+            transformer,
+            self._to_specs(transformer, X, "X"),
+            self._to_specs(transformer, y, "y"),
+        )
+
+    def _fit_transformer(self, x_a, x_b):
+        base = self.spectrogram if self.spectrogram is not None else (
+            SpectrogramTransformer()
+        )
+        transformer = clone(base)
+        if transformer.device == "auto":
+            transformer.set_params(device=self.device)
+        return transformer.fit(x_a, x_b)
+
+    @staticmethod
+    def _to_specs(transformer, X, name):
+        """Normalised spectrograms (list of 2-D arrays) of clips or spectrograms."""
+        if _carried_transformer(X) is not None:
+            return [np.asarray(s, dtype=np.float32) for s in _spec_items(X)]
+        if _is_spectrogram_input(X):
+            specs = [np.asarray(s, dtype=np.float32) for s in _spec_items(X)]
+            for i, spec in enumerate(specs):
+                if spec.shape[0] != transformer.n_freq_:
+                    raise ValueError(
+                        f"{name}[{i}] has {spec.shape[0]} frequency rows but the "
+                        f"spectrogram settings give {transformer.n_freq_}; pass "
+                        "audio, or spectrograms from the same transformer."
+                    )
+            return specs
+        clips, _ = check_clips(X, name=name)
+        specs = transformer.transform(clips)
+        return [np.asarray(s) for s in specs]
+
+    def _clip_data(self, spec, domain):
+        transformer = self.spectrogram_
+        tensor = torch.as_tensor(spec, dtype=torch.float32, device=self.device_)
+        magnitude = transformer.magnitude(spec).to(self.device_)
+        features, f0 = content_features(
+            magnitude, sr=transformer.sr, n_fft=transformer.n_fft
+        )
+        return _ClipData(tensor, features, f0, domain)
+
+    # ---------------------------------------------------------------- fit
+    def fit(self, X, y=None):
+        """Learn both timbres from unpaired clips.
+
+        Parameters
+        ----------
+        X : array-like or Spectrogram
+            Domain A clips (a list of 1-D arrays of any lengths, or a 2-D array
+            ``(n_clips, n_samples)``), or their spectrograms from a preceding
+            :class:`~sktimbre.SpectrogramTransformer`; or all clips, when ``y``
+            holds labels.
+        y : array-like
+            Domain B clips (raw audio is put into ``X``'s representation), or
+            one label per clip of ``X`` with exactly two classes (the sorted
+            first is domain A).
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        warm = self.warm_start and hasattr(self, "history_")
+        self.device_ = resolve_device(self.device)
+        transformer, specs_a, specs_b = self._resolve_fit_inputs(X, y)
+        self.spectrogram_ = transformer
+        self.input_is_spectrogram_ = _carried_transformer(X) is not None
+        rng = check_random_state(self.random_state)
+        if not warm:
+            self._rng_ = np.random.RandomState(rng.randint(2**31 - 1))
+            self._torch_seed_ = int(rng.randint(2**31 - 1))
+        clips = [self._clip_data(s, 0) for s in specs_a] + [
+            self._clip_data(s, 1) for s in specs_b
+        ]
+        train, valid = self._split_validation(clips)
+        self.n_clips_ = (len(specs_a), len(specs_b))
+        self.n_frames_seen_ = sum(c.n_frames for c in clips)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self._torch_seed_)
+            if not warm:
+                self._build_networks(train)
+                self.history_ = {"epoch": [], "train_loss": [], "valid_loss": []}
+                self._best_state_ = None
+                self._best_loss_ = np.inf
+            self._train(train, valid)
+        return self
+
+    def _split_validation(self, clips):
+        use = self.early_stopping
+        by_domain = [[c for c in clips if c.domain == d] for d in (0, 1)]
+        if use and min(len(group) for group in by_domain) < 2:
+            warnings.warn(
+                "early_stopping needs at least two clips of each instrument to "
+                "hold some out; training on all clips for max_epochs instead.",
+                UserWarning,
+                stacklevel=3,
+            )
+            use = False
+        if not use:
+            return clips, []
+        train, valid = [], []
+        for group in by_domain:
+            order = self._rng_.permutation(len(group))
+            n_valid = max(1, int(round(self.validation_fraction * len(group))))
+            valid += [group[i] for i in order[:n_valid]]
+            train += [group[i] for i in order[n_valid:]]
+        return train, valid
+
+    def _crop_length(self, clips):
+        return int(min(self.crop_frames, min(c.n_frames for c in clips)))
+
+    def _sample_batch(self, clips, crop):
+        """Equal numbers of crops from each domain, at random offsets."""
+        by_domain = [[c for c in clips if c.domain == d] for d in (0, 1)]
+        picks = []
+        for i in range(self.batch_size):
+            group = by_domain[i % 2] or by_domain[1 - i % 2]
+            clip = group[self._rng_.randint(len(group))]
+            picks.append((clip, self._rng_.randint(clip.n_frames - crop + 1)))
+        return _stack_crops(picks, crop)
+
+    @staticmethod
+    def _fixed_batches(clips, crop):
+        """Deterministic crops covering validation clips, for a stable loss."""
+        picks = [
+            (clip, start)
+            for clip in clips
+            for start in range(0, clip.n_frames - crop + 1, crop)
+        ]
+        return [_stack_crops(picks[i:i + 16], crop) for i in range(0, len(picks), 16)]
+
+    def _train(self, train, valid):
+        crop = self._crop_length(train + valid)
+        steps = max(1, int(np.ceil(sum(c.n_frames for c in train) / crop /
+                                   self.batch_size)))
+        valid_batches = self._fixed_batches(valid, crop) if valid else []
+        start = time.perf_counter()
+        no_change = 0
+        first = len(self.history_["epoch"])
+        bar = tqdm(range(first, first + self.max_epochs), disable=not self.verbose,
+                   desc=type(self).__name__, unit="epoch")
+        try:
+            for epoch in bar:
+                self._set_train_mode(True)
+                totals = {}
+                for _ in range(steps):
+                    losses = self._training_step(self._sample_batch(train, crop))
+                    for name, value in losses.items():
+                        totals[name] = totals.get(name, 0.0) + value / steps
+                valid_loss = self._validation_loss(valid_batches) if valid else (
+                    totals["loss"]
+                )
+                self._record(epoch, totals, valid_loss)
+                bar.set_postfix(loss=f"{totals['loss']:.4f}",
+                                valid=f"{valid_loss:.4f}")
+                if valid_loss < self._best_loss_ - 1e-4:
+                    self._best_loss_ = valid_loss
+                    self._best_state_ = self._snapshot()
+                    no_change = 0
+                else:
+                    no_change += 1
+                if valid and no_change >= self.n_iter_no_change:
+                    break
+                if self.max_time is not None and (
+                    time.perf_counter() - start > self.max_time
+                ):
+                    break
+        except KeyboardInterrupt:
+            warnings.warn(
+                "Training was interrupted; the best weights so far were kept "
+                f"(epoch {self.best_epoch_ if hasattr(self, 'best_epoch_') else 0})"
+                ". Call fit again with warm_start=True to continue.",
+                TrainingInterrupted,
+                stacklevel=3,
+            )
+        finally:
+            bar.close()
+            self._restore_best()
+        self._after_training(train, valid_batches)
+        self.n_epochs_ = len(self.history_["epoch"])
+        self.fit_time_ = time.perf_counter() - start
+
+    def _training_step(self, batch):
+        losses = self._training_losses(batch)
+        loss = losses["loss"]
+        if not torch.isfinite(loss):
+            self._restore_best()
+            raise FloatingPointError(
+                f"The training loss became {loss.item()} at epoch "
+                f"{len(self.history_['epoch'])}; the last good weights were "
+                "kept. Lower lr, or check the input for extreme values."
+            )
+        for optimizer in self._optimizers():
+            optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self._step_optimizers()
+        return {name: float(value.detach()) for name, value in losses.items()}
+
+    def _step_optimizers(self):
+        for optimizer in self._optimizers():
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+        for optimizer in self._optimizers():
+            optimizer.step()
+
+    def _optimizers(self):
+        return [getattr(self, name) for name in self._optimizer_names]
+
+    def _record(self, epoch, totals, valid_loss):
+        self.history_["epoch"].append(epoch + 1)
+        self.history_["train_loss"].append(totals["loss"])
+        self.history_["valid_loss"].append(float(valid_loss))
+        for name, value in totals.items():
+            if name != "loss":
+                self.history_.setdefault(name, []).append(value)
+
+    def _snapshot(self):
+        self.best_epoch_ = len(self.history_["epoch"])
+        return {
+            name: copy.deepcopy(getattr(self, name).state_dict())
+            for name in self._module_names
+        }
+
+    def _restore_best(self):
+        if getattr(self, "_best_state_", None) is None:
+            return
+        for name, state in self._best_state_.items():
+            getattr(self, name).load_state_dict(state)
+
+    def _set_train_mode(self, mode):
+        for name in self._module_names:
+            getattr(self, name).train(mode)
+
+    def _after_training(self, train, valid_batches):
+        """Hook for measurements taken once training ended."""
+
+    # ---------------------------------------------------------- transform
+    def transform(self, X, alpha=None):
+        """Render the content of ``X`` with the timbre at ``alpha``.
+
+        Parameters
+        ----------
+        X : array-like or Spectrogram
+            Clips or spectrograms of either instrument, in the form ``fit``
+            saw: raw audio in gives audio out, spectrograms in give
+            spectrograms out (for the transformer's ``inverse_transform``).
+        alpha : float in [0, 1], optional
+            0 renders as domain A, 1 as domain B, values between as one voice
+            that blends them. Defaults to the ``alpha`` given at construction.
+
+        Returns
+        -------
+        Spectrogram or ndarray or list
+            Mirrors the input's layout.
+        """
+        check_is_fitted(self)
+        alpha = check_alpha(self.alpha if alpha is None else alpha)
+        return self._map(X, lambda source: (source, alpha))
+
+    def inverse_transform(self, X):
+        """Render the content of ``X`` back in the timbre it came with.
+
+        For the output of :meth:`transform` as a :class:`Spectrogram`, the
+        original timbre is the one it records; for other input the current
+        timbre is estimated and the opposite instrument is rendered (the
+        inverse of a full translation).
+        """
+        check_is_fitted(self)
+        return self._map(X, None)
+
+    def _map(self, X, choose_alpha):
+        self._ensure_device()
+        transformer = self.spectrogram_
+        carried = _carried_transformer(X)
+        if carried is not None and not _same_transformer(carried, transformer):
+            raise ValueError(
+                "X was made by a SpectrogramTransformer with other settings "
+                f"({_describe(carried)}) than the one this model was fitted with "
+                f"({_describe(transformer)}); transform the audio with the "
+                "model's own spectrogram_ transformer."
+            )
+        audio_in = not _is_spectrogram_input(X)
+        if audio_in:
+            clips, layout = check_clips(X, name="X")
+            specs = transformer.transform(clips)
+        else:
+            specs, layout = _spec_items(X), _spec_layout(X)
+        outputs = []
+        for spec in specs:
+            timbre = getattr(spec, "timbre", None)
+            source = self._estimate_source_alpha(spec) if timbre is None else (
+                timbre[1]
+            )
+            if choose_alpha is None:
+                target = timbre[0] if timbre is not None else float(source < 0.5)
+                pair = (source, target)
+            else:
+                pair = choose_alpha(source)
+            values = self._convert(np.asarray(spec, dtype=np.float32), *pair)
+            original = timbre[0] if timbre is not None else pair[0]
+            outputs.append(Spectrogram(
+                values, transformer=transformer,
+                lengths=getattr(spec, "lengths", None),
+                phase=getattr(spec, "phase", None),
+                timbre=(original, pair[1]),
+            ))
+        if audio_in:
+            return transformer.inverse_transform(mirror_clips(outputs, layout))
+        if layout == "array":
+            return Spectrogram(
+                np.stack(outputs), transformer=transformer,
+                lengths=getattr(X, "lengths", None), phase=getattr(X, "phase", None),
+            )
+        return mirror_clips(outputs, layout)
+
+    @torch.no_grad()
+    def _estimate_source_alpha(self, spec):
+        """P(domain B) of a clip, from the input domain classifier."""
+        self._set_train_mode(False)
+        tensor = torch.as_tensor(np.asarray(spec, dtype=np.float32),
+                                 device=self.device_)[None]
+        logits = self.domain_classifier_(tensor)
+        return float(torch.sigmoid(logits).mean())
+
+    @torch.no_grad()
+    def _convert(self, spec, source_alpha, target_alpha):
+        """Convert one (n_freq, n_frames) spectrogram chunk by chunk."""
+        self._set_train_mode(False)
+        data = self._clip_data(spec, None)
+        n_frames = data.n_frames
+        out = torch.empty_like(data.spec)
+        for start in range(0, n_frames, self.chunk_frames):
+            stop = min(start + self.chunk_frames, n_frames)
+            lo, hi = max(0, start - _CHUNK_MARGIN), min(n_frames, stop + _CHUNK_MARGIN)
+            chunk = _ClipData(data.spec[:, lo:hi][None], data.features[:, lo:hi][None],
+                              data.f0[lo:hi][None], None)
+            converted = self._convert_chunk(chunk, source_alpha, target_alpha)
+            out[:, start:stop] = converted[0, :, start - lo:stop - lo]
+        return out.cpu().numpy()
+
+    def score(self, X, y=None):
+        """Negative mean absolute reconstruction error of ``X`` at its own timbre.
+
+        In units of the fitted transformer's normalised log magnitude, so it
+        compares models fitted with the same spectrogram settings only; use
+        the scorers in :mod:`sktimbre.metrics` to compare across settings.
+        """
+        check_is_fitted(self)
+        items = self._to_specs(self.spectrogram_, X, "X")
+        errors = []
+        for spec in items:
+            source = self._estimate_source_alpha(spec)
+            rebuilt = self._convert(spec, source, source)
+            errors.append(np.mean(np.abs(rebuilt - spec)))
+        return -float(np.mean(errors))
+
+    # ------------------------------------------------------ device, pickle
+    def _ensure_device(self):
+        for name in self._module_names:
+            getattr(self, name).to(self.device_)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for name in self._module_names + ("_best_state_",):
+            if name in state and state[name] is not None:
+                # Store weights as CPU tensors so a model fitted on a GPU
+                # unpickles on a machine without one (as skorch does).
+                buffer = io.BytesIO()
+                torch.save(_to_cpu(state[name]), buffer)
+                state[name] = _TorchBlob(buffer.getvalue())
+        for name in self._optimizer_names:
+            if name in state:
+                state[name] = _TorchBlob(_serialise(_to_cpu(state[name].state_dict())))
+        return state
+
+    def __setstate__(self, state):
+        for name, value in list(state.items()):
+            if isinstance(value, _TorchBlob):
+                state[name] = value.load()
+        optimizer_states = {name: state.pop(name) for name in self._optimizer_names
+                            if name in state}
+        self.__dict__.update(state)
+        if "device_" in state and self.device_.type == "cuda" and (
+            not torch.cuda.is_available()
+        ):
+            warnings.warn(
+                "This model was fitted on CUDA but no GPU is available; it was "
+                "loaded on the CPU.", DeviceWarning, stacklevel=2,
+            )
+            self.device_ = torch.device("cpu")
+        if optimizer_states:
+            self._ensure_device()
+            self._build_optimizers()
+            for name, saved in optimizer_states.items():
+                getattr(self, name).load_state_dict(saved)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        tags.target_tags.required = True
+        tags.non_deterministic = False
+        return tags
+
+
+class _TorchBlob:
+    """Bytes of ``torch.save`` output inside a pickle, loaded onto the CPU."""
+
+    def __init__(self, payload):
+        self.payload = payload
+
+    def load(self):
+        return torch.load(io.BytesIO(self.payload), map_location="cpu",
+                          weights_only=False)
+
+
+def _serialise(obj):
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def _to_cpu(obj):
+    if isinstance(obj, torch.nn.Module):
+        return copy.deepcopy(obj).cpu()
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
+
+
+def _stack_crops(picks, crop):
+    spec = torch.stack([c.spec[:, s:s + crop] for c, s in picks])
+    features = torch.stack([c.features[:, s:s + crop] for c, s in picks])
+    f0 = torch.stack([c.f0[s:s + crop] for c, s in picks])
+    domain = torch.tensor([c.domain for c, _ in picks], dtype=torch.float32,
+                          device=spec.device)
+    return _ClipData(spec, features, f0, domain)
+
+
+def _carried_transformer(X):
+    if isinstance(X, Spectrogram) and X.transformer is not None:
+        return X.transformer
+    if isinstance(X, (list, tuple)) and X and isinstance(X[0], Spectrogram):
+        return X[0].transformer
+    return None
+
+
+def _spec_items(X):
+    if isinstance(X, (list, tuple)):
+        return list(X)
+    arr = X if isinstance(X, Spectrogram) else np.asarray(X)
+    if arr.ndim == 2:
+        return [arr]
+    return [arr[i] for i in range(arr.shape[0])]
+
+
+def _spec_layout(X):
+    if isinstance(X, (list, tuple)):
+        return "list"
+    return "single" if np.ndim(X) == 2 else "array"
+
+
+def _as_items(X):
+    if isinstance(X, (list, tuple)):
+        return list(X)
+    arr = np.asarray(X) if not isinstance(X, Spectrogram) else X
+    if arr.ndim == 1:
+        return [arr]
+    return [arr[i] for i in range(arr.shape[0])]
+
+
+def _is_spectrogram_input(X):
+    """Spectrograms are 3-D arrays or lists of 2-D arrays; 2-D arrays are clips."""
+    if isinstance(X, Spectrogram):
+        return True
+    if isinstance(X, (list, tuple)):
+        return len(X) > 0 and all(np.ndim(item) == 2 for item in X)
+    return np.ndim(X) == 3
+
+
+def _is_label_vector(y, X):
+    if isinstance(y, Spectrogram):
+        return False
+    if isinstance(y, (list, tuple)):
+        return len(y) > 0 and all(np.ndim(v) == 0 for v in y)
+    arr = np.asarray(y)
+    return arr.ndim == 1 and (arr.dtype.kind not in "f" or len(arr) == len(_as_items(X)))
+
+
+def _same_transformer(a, b):
+    if a is b:
+        return True
+    keys = ("sr", "n_fft", "hop_length", "win_length", "n_mels", "fmin", "fmax",
+            "normalize")
+    same = all(getattr(a, k) == getattr(b, k) for k in keys)
+    return same and np.allclose(a.mean_, b.mean_) and np.allclose(a.scale_, b.scale_)
+
+
+def _describe(transformer):
+    return (f"sr={transformer.sr}, n_fft={transformer.n_fft}, hop_length="
+            f"{transformer.hop_length}, n_mels={transformer.n_mels}")
+
+
+def torch_seed(random_state):
+    """An int seed from a ``random_state`` parameter."""
+    return _seed(random_state)

@@ -1,0 +1,117 @@
+"""Content features of a spectrogram that do not depend on the instrument.
+
+Pitch and loudness are what a conversion must keep, so the timbre models
+condition on them explicitly (DDSP, Engel et al. 2020) instead of hoping a
+latent carries them. They are read from the linear magnitude, so they work on
+any spectrogram a :class:`~sktimbre.SpectrogramTransformer` makes, on the CPU or
+a GPU, and cost far less than pYIN.
+"""
+
+import math
+
+import torch
+
+__all__ = ["harmonic_f0", "loudness_db", "content_features"]
+
+_N_HARMONICS = 10
+# Harmonic weights decay so that the fundamental dominates (Klapuri 2006);
+# the negative teeth halfway between harmonics stop the subharmonic f0 / 2
+# from collecting the even harmonics and winning.
+_DECAY = 0.8
+_CENTS_PER_STEP = 20.0
+
+
+def _candidate_f0s(fmin, fmax, device):
+    n = int(math.ceil(1200 * math.log2(fmax / fmin) / _CENTS_PER_STEP)) + 1
+    steps = torch.arange(n, device=device, dtype=torch.float32)
+    return fmin * 2 ** (steps * _CENTS_PER_STEP / 1200)
+
+
+def _interp_bins(values, positions):
+    """Linear interpolation of ``values (..., n_bins, T)`` at fractional bins.
+
+    ``positions`` has shape (n_points,); returns (..., n_points, T).
+    """
+    n_bins = values.shape[-2]
+    pos = positions.clamp(0, n_bins - 1.001)
+    low = pos.floor().long()
+    frac = (pos - low).to(values.dtype)[:, None]
+    lower = values.index_select(-2, low)
+    upper = values.index_select(-2, low + 1)
+    return lower + frac * (upper - lower)
+
+
+def harmonic_f0(magnitude, *, sr, n_fft, fmin=65.0, fmax=2100.0):
+    """Frame-wise f0 by weighted harmonic summation over a log-frequency grid.
+
+    Parameters
+    ----------
+    magnitude : torch.Tensor of shape (..., 1 + n_fft // 2, n_frames)
+        Linear STFT magnitude.
+    sr, n_fft : int
+        Settings the magnitude was computed with.
+    fmin, fmax : float
+        Search range in Hz.
+
+    Returns
+    -------
+    f0 : torch.Tensor of shape (..., n_frames)
+        Estimated fundamental in Hz, refined by parabolic interpolation.
+    periodicity : torch.Tensor of shape (..., n_frames)
+        Salience of the winning candidate relative to the frame's spectral
+        mass, in [0, 1]: near 1 for a clean harmonic tone, near 0 for noise.
+    """
+    fmax = min(fmax, sr / 2 / 2)
+    bin_hz = sr / n_fft
+    compressed = torch.log1p(magnitude / (magnitude.amax(dim=(-2, -1), keepdim=True)
+                                          * 1e-3 + 1e-12))
+    candidates = _candidate_f0s(fmin, fmax, magnitude.device)
+    salience = torch.zeros(
+        *magnitude.shape[:-2], len(candidates), magnitude.shape[-1],
+        device=magnitude.device, dtype=magnitude.dtype,
+    )
+    nyquist_bin = magnitude.shape[-2] - 1
+    for k in range(1, _N_HARMONICS + 1):
+        weight = _DECAY ** (k - 1)
+        peak = candidates * k / bin_hz
+        trough = candidates * (k - 0.5) / bin_hz
+        inside = (peak < nyquist_bin).to(magnitude.dtype)[:, None]
+        salience += weight * inside * (
+            _interp_bins(compressed, peak) - _interp_bins(compressed, trough)
+        )
+    best = salience.argmax(dim=-2, keepdim=True)
+    # Parabolic refinement between the neighbouring candidates.
+    left = salience.gather(-2, (best - 1).clamp_min(0))
+    centre = salience.gather(-2, best)
+    right = salience.gather(-2, (best + 1).clamp_max(len(candidates) - 1))
+    denom = left - 2 * centre + right
+    offset = torch.where(denom.abs() > 1e-9, 0.5 * (left - right) / denom, 0.0)
+    offset = offset.clamp(-0.5, 0.5)
+    steps = best.to(magnitude.dtype) + offset
+    f0 = fmin * 2 ** (steps * _CENTS_PER_STEP / 1200)
+    total = sum(_DECAY ** (k - 1) for k in range(1, _N_HARMONICS + 1))
+    mass = compressed.amax(dim=-2, keepdim=True) * total + 1e-6
+    periodicity = (centre / mass).clamp(0, 1)
+    return f0.squeeze(-2), periodicity.squeeze(-2)
+
+
+def loudness_db(magnitude):
+    """Frame energy in dB from a linear magnitude ``(..., n_freq, n_frames)``."""
+    power = magnitude.pow(2).sum(dim=-2)
+    return 10 * torch.log10(power + 1e-10)
+
+
+def content_features(magnitude, *, sr, n_fft):
+    """Stack the conditioning features the decoders use, per frame.
+
+    Returns a tensor ``(..., 4, n_frames)``: log2 f0 relative to 440 Hz,
+    periodicity, loudness scaled to roughly unit range, and the frame-to-frame
+    loudness change (onsets), plus the raw f0 in Hz as a second output.
+    """
+    f0, periodicity = harmonic_f0(magnitude, sr=sr, n_fft=n_fft)
+    loud = loudness_db(magnitude)
+    # 60 dB of dynamics around a typical STFT level map to about [-1, 1].
+    loud_scaled = (loud - 40.0) / 30.0
+    onset = torch.diff(loud_scaled, dim=-1, prepend=loud_scaled[..., :1])
+    pitch = torch.log2(f0 / 440.0)
+    return torch.stack([pitch, periodicity, loud_scaled, onset], dim=-2), f0

@@ -1,0 +1,240 @@
+"""Network blocks the timbre models are built from.
+
+Shapes follow the rest of the package: ``(batch, channels, n_frames)``, time
+last, so 1-D convolutions run along time.
+"""
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = [
+    "ConvEncoder",
+    "FiLMDecoder",
+    "HarmonicRenderer",
+    "TimbreCode",
+    "GradientReversal",
+    "FrameClassifier",
+]
+
+
+class FrameNorm(nn.Module):
+    """LayerNorm over channels, frame by frame, for (batch, channels, time)."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+
+    def forward(self, h):
+        return self.norm(h.transpose(1, 2)).transpose(1, 2)
+
+
+class ConvStack(nn.Module):
+    """Residual 1-D convolutions with growing dilation (a WaveNet-style context)."""
+
+    def __init__(self, channels, n_layers, kernel_size=3):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            nn.Conv1d(
+                channels,
+                channels,
+                kernel_size,
+                dilation=2**i,
+                padding=(kernel_size - 1) // 2 * 2**i,
+            )
+            for i in range(n_layers)
+        )
+        # Normalise over channels within each frame only: statistics over time
+        # would make a frame's output depend on how long the chunk around it is.
+        self.norms = nn.ModuleList(FrameNorm(channels) for _ in range(n_layers))
+
+    @property
+    def receptive_field(self):
+        return 1 + sum(2 * 2**i for i in range(len(self.layers)))
+
+    def forward(self, h, film=None):
+        for i, (conv, norm) in enumerate(zip(self.layers, self.norms)):
+            update = norm(conv(F.gelu(h)))
+            if film is not None:
+                gamma, beta = film[i]
+                update = update * (1 + gamma[..., None]) + beta[..., None]
+            h = h + update
+        return h
+
+
+class ConvEncoder(nn.Module):
+    """Spectrogram frames -> Gaussian posterior over a per-frame content latent."""
+
+    def __init__(self, n_freq, hidden, latent_dim, n_layers=3):
+        super().__init__()
+        self.inp = nn.Conv1d(n_freq, hidden, 5, padding=2)
+        self.body = ConvStack(hidden, n_layers)
+        self.out = nn.Conv1d(hidden, 2 * latent_dim, 1)
+
+    def forward(self, spec):
+        h = self.body(self.inp(spec))
+        mean, log_var = self.out(F.gelu(h)).chunk(2, dim=1)
+        return mean, log_var.clamp(-10, 6)
+
+
+class TimbreCode(nn.Module):
+    """A continuous timbre code: alpha in [0, 1] slides between two learnt points.
+
+    The code is linear in alpha, so every alpha is one point of one path from
+    instrument A's code to instrument B's, which the decoder turns into one
+    voice rather than a mix of two.
+    """
+
+    def __init__(self, dim):
+        super().__init__()
+        self.endpoints = nn.Parameter(torch.randn(2, dim) * 0.5)
+
+    def forward(self, alpha):
+        alpha = alpha.reshape(-1, 1)
+        return (1 - alpha) * self.endpoints[0] + alpha * self.endpoints[1]
+
+
+class FiLMDecoder(nn.Module):
+    """Content features and latent -> synthesiser controls, modulated by a code.
+
+    Feature-wise linear modulation (Perez et al. 2018) injects the timbre code
+    into every layer, as conditional VAEs for instrument timbre do.
+    """
+
+    def __init__(self, n_inputs, hidden, code_dim, n_outputs, n_layers=4):
+        super().__init__()
+        self.inp = nn.Conv1d(n_inputs, hidden, 3, padding=1)
+        self.body = ConvStack(hidden, n_layers)
+        self.film = nn.Linear(code_dim, 2 * hidden * n_layers)
+        self.out = nn.Conv1d(hidden, n_outputs, 1)
+        self.n_layers = n_layers
+        self.hidden = hidden
+
+    def forward(self, inputs, code):
+        film = self.film(code).reshape(-1, self.n_layers, 2, self.hidden)
+        film = [(film[:, i, 0], film[:, i, 1]) for i in range(self.n_layers)]
+        h = self.body(self.inp(inputs), film)
+        return self.out(F.gelu(h))
+
+
+class HarmonicRenderer(nn.Module):
+    """Render a magnitude spectrogram from f0, harmonic amplitudes and noise.
+
+    Each harmonic k * f0 below Nyquist adds the main lobe of the Hann window's
+    transform at its exact (fractional) bin; a smooth noise floor fills the
+    rest. Pitch is kept by construction: energy can only appear at multiples of
+    the input's f0.
+
+    Parameters
+    ----------
+    sr, n_fft : int
+        STFT settings of the target spectrogram.
+    n_harmonics : int
+        Harmonics rendered per frame.
+    n_noise_bands : int
+        Bands of the noise envelope, spread linearly in frequency and
+        interpolated to bins.
+    """
+
+    _TAPS = 5  # main lobe of a Hann window spans +-2 bins
+
+    def __init__(self, sr, n_fft, n_harmonics, n_noise_bands):
+        super().__init__()
+        self.sr = sr
+        self.n_fft = n_fft
+        self.n_harmonics = n_harmonics
+        self.n_bins = n_fft // 2 + 1
+        self.register_buffer(
+            "harmonic_numbers", torch.arange(1, n_harmonics + 1, dtype=torch.float32)
+        )
+        band_pos = torch.linspace(0, n_noise_bands - 1, self.n_bins)
+        self.register_buffer("noise_interp", _linear_interp_matrix(band_pos, n_noise_bands))
+
+    @staticmethod
+    def _lobe(delta):
+        # |sinc(d) / (1 - d^2)| is the Hann window's transform; 0.5 at d = +-1.
+        near_one = (delta.abs() - 1).abs() < 1e-4
+        safe = torch.where(near_one, torch.full_like(delta, 0.5), delta)
+        value = torch.sinc(safe) / (1 - safe**2)
+        return torch.where(near_one, torch.full_like(delta, 0.5), value).abs()
+
+    def forward(self, f0, harmonic_log_amp, noise_log_amp):
+        """f0 (B, T) in Hz; harmonic_log_amp (B, K, T); noise_log_amp (B, N, T)."""
+        batch, n_frames = f0.shape
+        peak = f0[:, None, :] * self.harmonic_numbers[None, :, None] * self.n_fft / self.sr
+        audible = peak < self.n_bins - 3
+        amplitude = torch.exp(harmonic_log_amp.clamp(max=15)) * audible
+        base = peak.floor() - (self._TAPS // 2 - 1)
+        magnitude = torch.zeros(batch, n_frames, self.n_bins, device=f0.device,
+                                dtype=amplitude.dtype)
+        for tap in range(self._TAPS):
+            index = (base + tap).clamp(0, self.n_bins - 1)
+            value = amplitude * self._lobe(index - peak)
+            magnitude.scatter_add_(
+                2, index.long().transpose(1, 2), value.transpose(1, 2)
+            )
+        noise = torch.exp(noise_log_amp.clamp(max=15)).transpose(1, 2) @ self.noise_interp
+        return (magnitude + noise).transpose(1, 2)
+
+
+def _linear_interp_matrix(positions, n_points):
+    """Matrix M with ``values @ M`` = values interpolated at ``positions``."""
+    low = positions.floor().long().clamp(0, n_points - 2)
+    frac = positions - low
+    matrix = torch.zeros(n_points, len(positions))
+    cols = torch.arange(len(positions))
+    matrix[low, cols] = 1 - frac
+    matrix[low + 1, cols] += frac
+    return matrix
+
+
+class _ReverseGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight):
+        ctx.weight = weight
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -ctx.weight * grad, None
+
+
+class GradientReversal(nn.Module):
+    """Identity forward, negated gradient backward (Ganin & Lempitsky, 2015)."""
+
+    def __init__(self, weight=1.0):
+        super().__init__()
+        self.weight = weight
+
+    def forward(self, x):
+        return _ReverseGrad.apply(x, self.weight)
+
+
+class FrameClassifier(nn.Module):
+    """Per-frame logit of "domain B" from a (B, C, T) feature map."""
+
+    def __init__(self, n_inputs, hidden):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv1d(n_inputs, hidden, 5, padding=2),
+            nn.GELU(),
+            nn.Conv1d(hidden, hidden, 5, padding=2),
+            nn.GELU(),
+            nn.Conv1d(hidden, 1, 1),
+        )
+
+    def forward(self, features):
+        return self.net(features).squeeze(1)
+
+
+def kl_divergence(mean, log_var):
+    """KL(q || N(0, I)) per latent dimension and frame, averaged."""
+    return 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var).mean()
+
+
+def init_output_bias(layer, value):
+    """Start a log-amplitude head near a sensible level so training starts close."""
+    with torch.no_grad():
+        layer.bias.fill_(value)
+        layer.weight.mul_(0.1)
+
