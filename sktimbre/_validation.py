@@ -5,6 +5,7 @@ each error names the offending clip, the rule it broke and what to do instead.
 """
 
 import numbers
+import os
 import warnings
 
 import numpy as np
@@ -129,6 +130,11 @@ def check_clips(X, *, name="X", min_length=1):
     >>> len(clips), layout
     (3, 'array')
     """
+    if isinstance(X, (str, bytes, os.PathLike)):
+        raise TypeError(
+            f"{name}={X!r} is a path, not audio; load it first with "
+            "sktimbre.io.load_audio(path, sr=...) and pass the samples."
+        )
     if isinstance(X, np.ndarray) or np.isscalar(X):
         arr = np.asarray(X)
         if arr.ndim == 1:

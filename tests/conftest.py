@@ -1,0 +1,40 @@
+import numpy as np
+import pytest
+
+SR = 22050
+
+
+def harmonic_tone(f0, amplitudes, seconds=1.0, sr=SR, vibrato_cents=0.0, seed=0):
+    """A harmonic tone with optional vibrato and a little noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    cents = vibrato_cents * np.sin(2 * np.pi * 5.5 * t)
+    phase = 2 * np.pi * np.cumsum(f0 * 2 ** (cents / 1200)) / sr
+    y = sum(a * np.sin((k + 1) * phase) for k, a in enumerate(amplitudes)
+            if f0 * (k + 1) < sr / 2)
+    y = y / np.max(np.abs(y)) * 0.5 + 0.002 * rng.standard_normal(len(t))
+    envelope = np.minimum(1, np.minimum(t, t[::-1]) * 20)
+    return (y * envelope).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def two_instruments():
+    """Small unpaired sets of two synthetic timbres: bright (A) and pure (B)."""
+    rng = np.random.default_rng(0)
+    bright = [1, 0.8, 0.6, 0.5, 0.4, 0.3, 0.25, 0.2]
+    pure = [1, 0.12, 0.04]
+    a = [harmonic_tone(rng.uniform(200, 500), bright, 1.0, vibrato_cents=20, seed=i)
+         for i in range(6)]
+    b = [harmonic_tone(rng.uniform(260, 700), pure, 1.0, seed=10 + i)
+         for i in range(6)]
+    return a, b
+
+
+@pytest.fixture(scope="session")
+def tiny_vae(two_instruments):
+    """A TimbreVAE fitted for a few epochs on the synthetic pair."""
+    from sktimbre import TimbreVAE
+
+    a, b = two_instruments
+    return TimbreVAE(max_epochs=3, hidden=32, early_stopping=False,
+                     random_state=0).fit(a, b)
