@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from ._device import resolve_device
 from ._features import content_features
 from ._spectrogram import Spectrogram, SpectrogramTransformer, _seed
-from ._validation import check_alpha, check_clips, mirror_clips
+from ._validation import as_plain, check_alpha, check_clips, mirror_clips
 from .exceptions import DeviceWarning, TrainingInterrupted
 
 __all__ = ["BaseTimbreModel"]
@@ -73,13 +73,17 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------- inputs
     def _resolve_fit_inputs(self, X, y):
         """Return (transformer, specs_a, specs_b) from either calling form."""
-        transformer = _carried_transformer(X)
         if y is None:
             raise ValueError(
-                f"{type(self).__name__}.fit needs y: either the second "
+                f"{type(self).__name__} requires y to be passed, but the target "
+                "y is None. Pass either the second "
                 "instrument's clips (fit(violin, flute)) or one label per clip "
                 "of X with exactly two classes (fit(clips, labels))."
             )
+        X, y = as_plain(X), as_plain(y)
+        if not _is_spectrogram_input(X):
+            check_clips(X, name="X")
+        transformer = _carried_transformer(X)
         if _is_label_vector(y, X):
             labels = np.asarray(y)
             classes = np.unique(labels)
@@ -374,6 +378,7 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
 
     def _map(self, X, choose_alpha):
         self._ensure_device()
+        X = as_plain(X)
         transformer = self.spectrogram_
         carried = _carried_transformer(X)
         if carried is not None and not _same_transformer(carried, transformer):
@@ -503,6 +508,7 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = True
         tags.target_tags.required = True
         tags.non_deterministic = False
+        tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 
 

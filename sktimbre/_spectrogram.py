@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._device import resolve_device
 from ._dsp import griffinlim, mel_to_linear, stft
-from ._validation import check_clips, mirror_clips, pad_short_clips
+from ._validation import as_plain, check_clips, mirror_clips, pad_short_clips
 
 __all__ = ["Spectrogram", "SpectrogramTransformer"]
 
@@ -220,7 +220,8 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         """
         self._check_settings()
         self.device_ = resolve_device(self.device)
-        clips, _ = check_clips(X, name="X")
+        clips, _ = check_clips(as_plain(X), name="X")
+        y = as_plain(y)
         if y is not None and _holds_clips(y):
             clips = clips + check_clips(y, name="y")[0]
         self._build_frequency_axis()

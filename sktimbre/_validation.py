@@ -64,9 +64,18 @@ def check_audio(y, *, name="y", index=None, min_length=1):
             "y.astype(np.float32) / np.iinfo(y.dtype).max."
         )
     if arr.dtype.kind == "c":
-        raise TypeError(
-            f"{where} is complex; pass real-valued audio samples, not a spectrum."
+        raise ValueError(
+            f"Complex data not supported: {where} is complex; pass real-valued "
+            "audio samples, not a spectrum."
         )
+    if arr.dtype.kind == "O":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"{where} has dtype object with non-numeric items ({exc}); "
+                "pass a float array of audio samples."
+            ) from exc
     if arr.dtype.kind != "f":
         raise TypeError(
             f"{where} has dtype {arr.dtype}; pass a float array of audio samples."
@@ -135,11 +144,21 @@ def check_clips(X, *, name="X", min_length=1):
             f"{name}={X!r} is a path, not audio; load it first with "
             "sktimbre.io.load_audio(path, sr=...) and pass the samples."
         )
-    if isinstance(X, np.ndarray) or np.isscalar(X):
+    if hasattr(X, "toarray") or hasattr(X, "tocsr"):
+        raise TypeError(
+            f"{name} is a sparse matrix; sparse input is not supported. Audio "
+            "clips are dense: pass X.toarray() if it really holds samples."
+        )
+    if hasattr(X, "__array__") and not isinstance(X, (list, tuple)):
         arr = np.asarray(X)
         if arr.ndim == 1:
             return [check_audio(arr, name=name, min_length=min_length)], "single"
         if arr.ndim == 2:
+            if arr.shape[1] == 0:
+                raise ValueError(
+                    f"{name} has 0 feature(s) (shape={arr.shape}) while a minimum "
+                    "of 1 is required: every clip is empty. Pass clips with samples."
+                )
             if arr.shape[1] <= _MAX_CHANNELS_LAST < arr.shape[0]:
                 raise ValueError(
                     f"{name} has shape {arr.shape}: this is soundfile's "
@@ -176,6 +195,16 @@ def check_clips(X, *, name="X", min_length=1):
         f"{name} is {type(X).__name__}; pass a 1-D clip, a 2-D array "
         "(n_clips, n_samples) or a list of 1-D clips."
     )
+
+
+def as_plain(X):
+    """Array-likes that are neither arrays nor lists (e.g. xarray, pandas) as
+    NumPy arrays; everything else untouched."""
+    if X is None or isinstance(X, (np.ndarray, list, tuple, str, bytes)):
+        return X
+    if hasattr(X, "__array__") and not hasattr(X, "tocsr"):
+        return np.asarray(X)
+    return X
 
 
 def mirror_clips(outputs, layout):
