@@ -1,13 +1,17 @@
 """sktimbre: learn two instruments' timbres from unpaired recordings and render
 music in a voice that blends them, with scikit-learn estimators over PyTorch."""
 
+from ._baselines import MatchEQ
+from ._convert import convert
 from ._spectrogram import Spectrogram, SpectrogramTransformer
 from ._vae import TimbreVAE
 from ._version import __version__
 
 __all__ = [
+    "MatchEQ",
     "Spectrogram",
     "SpectrogramTransformer",
     "TimbreVAE",
     "__version__",
+    "convert",
 ]

@@ -52,8 +52,10 @@ class TimbreVAE(BaseTimbreModel):
     keep_detail : float in [0, 1], default=1.0
         Share of the input's own spectral detail that the decoder does not
         explain (the residual between the input and its reconstruction in its
-        own timbre) carried into the output. 1 reconstructs the input exactly
-        at its own timbre; 0 outputs the decoder's rendering alone.
+        own timbre) carried into the output at the input's own timbre; the
+        share fades linearly to 0 as alpha moves a full step away from it,
+        since that detail belongs to the source instrument. 1 reconstructs the
+        input exactly at its own timbre; 0 always outputs the decoder alone.
     hidden : int, default=192
         Channels of the networks.
     n_harmonics : int, default=60
@@ -335,7 +337,10 @@ class TimbreVAE(BaseTimbreModel):
         target = torch.full((1,), target_alpha, device=device)
         mean, _ = self._encode(chunk.spec, source)
         rendered = self._decode(mean, chunk.features, chunk.f0, target)
-        if self.keep_detail == 0:
+        # The input's unexplained detail belongs to its own timbre: keep all of
+        # it there (exact reconstruction) and fade it out as alpha moves away.
+        weight = self.keep_detail * max(0.0, 1.0 - abs(target_alpha - source_alpha))
+        if weight == 0:
             return rendered
         own = self._decode(mean, chunk.features, chunk.f0, source)
-        return rendered + self.keep_detail * (chunk.spec - own)
+        return rendered + weight * (chunk.spec - own)

@@ -1,0 +1,47 @@
+"""Helpers the benchmark scripts share: timing and writing tables to docs/."""
+
+import platform
+import re
+import time
+from pathlib import Path
+
+import torch
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+RESULTS = DOCS / "benchmarks.md"
+
+
+def best_time(function, repeat=3):
+    """Fastest of ``repeat`` runs, in seconds, and the last result."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = function()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def machine():
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{platform.processor() or platform.machine()}, "
+            f"{torch.get_num_threads()} torch threads, {device}, torch {torch.__version__}")
+
+
+def markdown_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_section(name, body):
+    """Replace (or append) the section ``name`` of docs/benchmarks.md."""
+    DOCS.mkdir(exist_ok=True)
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    block = f"{start}\n{body.strip()}\n{end}"
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else (
+        text.rstrip() + "\n\n" + block + "\n"
+    )
+    RESULTS.write_text(text)

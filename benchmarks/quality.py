@@ -1,0 +1,163 @@
+"""Does a conversion sound like the target, keep the pitch, and follow alpha?
+
+On the default data's held-out paired pieces (each rendered by both
+instruments from the same notes): log-spectral distance (LSD) and mel-cepstral
+distortion (MCD) to the target instrument's own rendering, against baselines
+measured in the same run: doing nothing, a match-EQ filter, and the
+Griffin-Lim round trip of the true target (the floor of a magnitude model).
+Then pitch kept (raw pitch accuracy, pYIN, 50 cents), P(flute) of an
+instrument classifier trained on the training clips along alpha,
+reconstruction at the input's own timbre, fit time and real-time factor.
+
+    python benchmarks/quality.py [--model vae|cyclegan|both] [--device cpu]
+"""
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from _common import machine, markdown_table, write_section
+from sklearn.pipeline import Pipeline
+
+from sktimbre import MatchEQ, SpectrogramTransformer, TimbreVAE, convert
+from sktimbre.datasets import load_default
+from sktimbre.metrics import (
+    InstrumentClassifier,
+    estimate_f0,
+    log_spectral_distance,
+    mel_cepstral_distortion,
+    raw_pitch_accuracy,
+)
+
+ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def models(device):
+    out = {"TimbreVAE": TimbreVAE(random_state=0, device=device)}
+    try:
+        from sktimbre import TimbreCycleGAN
+    except ImportError:
+        return out
+    out["TimbreCycleGAN"] = TimbreCycleGAN(random_state=0, device=device)
+    return out
+
+
+def distances(reference, estimate, sr):
+    return (log_spectral_distance(reference, estimate, sr=sr),
+            mel_cepstral_distortion(reference, estimate, sr=sr))
+
+
+def baseline_rows(data):
+    sr = data.sr
+    va, fl = data.test_violin, data.test_flute
+    eq = MatchEQ().fit(data.violin, data.flute)
+    spec = SpectrogramTransformer().fit(data.violin, data.flute)
+
+    def griffin_lim(clips):
+        return spec.inverse_transform([np.asarray(s) for s in spec.transform(clips)],
+                                      lengths=[len(c) for c in clips])
+
+    rows = {
+        "identity (no change)": (distances(fl, va, sr), distances(va, fl, sr)),
+        "match-EQ": (distances(fl, eq.transform(va), sr),
+                     distances(va, eq.inverse_transform(fl), sr)),
+        "Griffin-Lim round trip of the target (floor)": (
+            distances(fl, griffin_lim(fl), sr), distances(va, griffin_lim(va), sr)),
+    }
+    return rows, griffin_lim
+
+
+def evaluate(name, estimator, data, classifier, griffin_lim, ref_f0):
+    sr = data.sr
+    va, fl = data.test_violin, data.test_flute
+    pipe = Pipeline([("spec", SpectrogramTransformer()), ("model", estimator)])
+    start = time.perf_counter()
+    pipe.fit(data.violin, data.flute)
+    fit_s = time.perf_counter() - start
+    model = pipe["model"]
+    start = time.perf_counter()
+    to_flute = convert(pipe, va, alpha=1.0)
+    convert_s = time.perf_counter() - start
+    to_violin = convert(pipe, fl, alpha=0.0)
+    seconds = sum(len(c) for c in va) / sr
+    sweep = {a: convert(pipe, va, alpha=a) if a < 1 else to_flute for a in ALPHAS}
+    sweep_b = {a: convert(pipe, fl, alpha=a) if a > 0 else to_violin for a in ALPHAS}
+    pitch = {a: np.mean([raw_pitch_accuracy(va, sweep[a], sr=sr, ref_f0=ref_f0["va"]),
+                         raw_pitch_accuracy(fl, sweep_b[a], sr=sr, ref_f0=ref_f0["fl"])])
+             for a in (0.0, 0.5, 1.0)}
+    p_flute = {a: float(np.mean(np.r_[classifier.predict_proba(sweep[a])[:, 1],
+                                      classifier.predict_proba(sweep_b[a])[:, 1]]))
+               for a in ALPHAS}
+    own = [pipe.inverse_transform(pipe.transform(c)) for c in (va + fl)]
+    recon = log_spectral_distance(va + fl, own, sr=sr)
+    floor = log_spectral_distance(va + fl, griffin_lim(va + fl), sr=sr)
+    return {
+        "a2b": distances(fl, to_flute, sr), "b2a": distances(va, to_violin, sr),
+        "pitch": pitch, "p_flute": p_flute, "recon": recon, "recon_floor": floor,
+        "fit_s": fit_s, "epochs": model.n_epochs_, "rtf": seconds / convert_s,
+        "latent": model.history_.get("latent_domain_accuracy"),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--model", default="both", choices=["vae", "cyclegan", "both"])
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    data = load_default()
+    base, griffin_lim = baseline_rows(data)
+    classifier = InstrumentClassifier().fit(
+        data.violin + data.flute, [0] * len(data.violin) + [1] * len(data.flute))
+    ref_f0 = {"va": [estimate_f0(c, sr=data.sr) for c in data.test_violin],
+              "fl": [estimate_f0(c, sr=data.sr) for c in data.test_flute]}
+    chosen = {k: v for k, v in models(args.device).items()
+              if args.model == "both" or k.lower().endswith(args.model)}
+    results = {name: evaluate(name, est, data, classifier, griffin_lim, ref_f0)
+               for name, est in chosen.items()}
+    eq_a2b, eq_b2a = base["match-EQ"][0][0], base["match-EQ"][1][0]
+    rows = [[name, f"{a[0]:.2f}", f"{a[1]:.2f}", f"{b[0]:.2f}", f"{b[1]:.2f}", "", ""]
+            for name, (a, b) in base.items()]
+    for name, r in results.items():
+        gain_a = 100 * (1 - r["a2b"][0] / eq_a2b)
+        gain_b = 100 * (1 - r["b2a"][0] / eq_b2a)
+        rows.append([name, f"{r['a2b'][0]:.2f}", f"{r['a2b'][1]:.2f}",
+                     f"{r['b2a'][0]:.2f}", f"{r['b2a'][1]:.2f}",
+                     f"{gain_a:+.0f}%", f"{gain_b:+.0f}%"])
+    conversion = markdown_table(
+        ["method", "A->B LSD (dB)", "A->B MCD (dB)", "B->A LSD (dB)",
+         "B->A MCD (dB)", "LSD vs match-EQ A->B", "LSD vs match-EQ B->A"], rows)
+    control = markdown_table(
+        ["model", *[f"P(flute) at alpha={a}" for a in ALPHAS],
+         *[f"pitch acc. alpha={a}" for a in (0.0, 0.5, 1.0)]],
+        [[name, *[f"{r['p_flute'][a]:.2f}" for a in ALPHAS],
+          *[f"{r['pitch'][a]:.3f}" for a in (0.0, 0.5, 1.0)]]
+         for name, r in results.items()])
+    cost = markdown_table(
+        ["model", "reconstruction LSD (dB)", "Griffin-Lim round trip LSD (dB)",
+         "fit (s)", "epochs", f"conversion x real time ({args.device})",
+         "latent domain accuracy"],
+        [[name, f"{r['recon']:.2f}", f"{r['recon_floor']:.2f}", f"{r['fit_s']:.0f}",
+          r["epochs"], f"{r['rtf']:.0f}x",
+          "" if r["latent"] is None else f"{r['latent']:.2f}"]
+         for name, r in results.items()])
+    print(conversion, control, cost, sep="\n\n")
+    write_section(
+        f"quality-{args.device.split(':')[0]}",
+        f"## Conversion quality ({args.device})\n\n"
+        f"`python benchmarks/quality.py --device {args.device}`: 4 held-out pieces "
+        "of 8 s, violin = A, flute = B; distances to the target instrument's own "
+        "rendering of the same notes; default parameters, random_state=0. "
+        f"Machine: {machine()}.\n\n{conversion}\n\n"
+        "P(flute) from an InstrumentClassifier trained on the training clips "
+        "(mean over both directions); pitch accuracy is pYIN raw pitch accuracy "
+        f"(50 cents) between input and output.\n\n{control}\n\n"
+        "Reconstruction: `pipe.inverse_transform(pipe.transform(x))` against x. "
+        "Conversion speed covers spectrogram, model and Griffin-Lim.\n\n"
+        f"{cost}\n",
+    )
+
+
+if __name__ == "__main__":
+    main()
