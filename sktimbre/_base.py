@@ -414,7 +414,12 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
                 timbre=(original, pair[1]),
             ))
         if audio_in:
-            return transformer.inverse_transform(mirror_clips(outputs, layout))
+            return transformer.inverse_transform(
+                mirror_clips(outputs, layout),
+                lengths=[len(c) for c in clips],
+                phase=None if layout != "array" or transformer.n_mels else np.stack(
+                    [s.phase for s in outputs]),
+            )
         if layout == "array":
             return Spectrogram(
                 np.stack(outputs), transformer=transformer,

@@ -73,7 +73,7 @@ class TimbreVAE(BaseTimbreModel):
         Crops per step, half from each instrument.
     crop_frames : int, default=128
         Frames per training crop.
-    max_epochs : int, default=60
+    max_epochs : int, default=80
         Epochs at most; an epoch shows the network every training frame about
         once.
     max_time : float, optional
@@ -166,7 +166,7 @@ class TimbreVAE(BaseTimbreModel):
         lr=2e-3,
         batch_size=16,
         crop_frames=128,
-        max_epochs=60,
+        max_epochs=80,
         max_time=None,
         early_stopping=True,
         validation_fraction=0.1,

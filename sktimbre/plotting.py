@@ -1,0 +1,103 @@
+"""Pictures of conversions and training: spectrograms along alpha, curves."""
+
+import librosa
+import librosa.display
+import numpy as np
+
+__all__ = ["plot_alpha_spectrograms", "plot_history", "plot_alpha_sweep",
+           "plot_spectrogram"]
+
+
+def _pyplot():
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline"):
+        matplotlib.use("Agg")  # headless: files, never windows
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_spectrogram(y, *, sr=22050, ax=None, title=None, n_fft=1024, hop_length=256):
+    """Draw one clip's dB spectrogram on ``ax`` (a new figure when omitted).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktimbre.plotting import plot_spectrogram
+    >>> ax = plot_spectrogram(np.zeros(4096, dtype=np.float32))
+    """
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3))
+    db = librosa.amplitude_to_db(
+        np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop_length)), ref=1.0,
+        top_db=None)
+    librosa.display.specshow(np.maximum(db, db.max() - 80), sr=sr,
+                             hop_length=hop_length, x_axis="time", y_axis="hz", ax=ax)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def plot_alpha_spectrograms(source, converted, *, sr=22050, path=None,
+                            source_label="input"):
+    """Input and its conversions side by side, one panel per alpha.
+
+    Parameters
+    ----------
+    source : ndarray
+        The input clip.
+    converted : dict of {float: ndarray}
+        Converted audio by alpha.
+    sr : int, default=22050
+    path : str or path, optional
+        Save the figure there (PNG) and close it.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _pyplot()
+    panels = [(source_label, source)] + [
+        (f"alpha = {alpha:g}", audio) for alpha, audio in sorted(converted.items())]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3),
+                             sharey=True, constrained_layout=True)
+    for ax, (label, audio) in zip(np.atleast_1d(axes), panels):
+        plot_spectrogram(audio, sr=sr, ax=ax, title=label)
+    return _finish(fig, path)
+
+
+def plot_history(history, *, path=None):
+    """Training curves from an estimator's ``history_``."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3), constrained_layout=True)
+    epochs = history["epoch"]
+    for key, values in history.items():
+        if key != "epoch" and isinstance(values, list) and len(values) == len(epochs):
+            ax.plot(epochs, values, label=key)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.legend(fontsize=7)
+    return _finish(fig, path)
+
+
+def plot_alpha_sweep(alphas, probabilities, *, path=None, label="P(domain B)"):
+    """A classifier's probability of domain B along alpha (ideal: the diagonal)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4, 3), constrained_layout=True)
+    ax.plot(alphas, probabilities, "o-", label=label)
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="proportional")
+    ax.set_xlabel("alpha")
+    ax.set_ylabel(label)
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=7)
+    return _finish(fig, path)
+
+
+def _finish(fig, path):
+    if path is not None:
+        fig.savefig(path, dpi=90)
+        _pyplot().close(fig)
+    return fig

@@ -1,0 +1,200 @@
+import joblib
+import numpy as np
+import pytest
+import sklearn
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import Pipeline
+
+from sktimbre import Spectrogram, SpectrogramTransformer, TimbreVAE, convert
+from sktimbre._features import harmonic_f0
+
+from .conftest import harmonic_tone
+
+FAST = dict(max_epochs=2, hidden=24, early_stopping=False, random_state=0)
+
+
+def test_pipeline_as_users_write_it(two_instruments, tmp_path):
+    a, b = two_instruments
+    pipe = Pipeline([("spec", SpectrogramTransformer()),
+                     ("vae", TimbreVAE(latent_dim=8, **FAST))])
+    pipe.fit(a, b)
+    piece = a[0]
+    S = pipe["vae"].transform(pipe["spec"].transform(piece), alpha=0.5)
+    assert isinstance(S, Spectrogram) and S.timbre[1] == 0.5
+    hybrid = pipe["spec"].inverse_transform(S)
+    assert hybrid.shape == piece.shape and np.isfinite(hybrid).all()
+    joblib.dump(pipe, tmp_path / "vae.joblib")
+    loaded = joblib.load(tmp_path / "vae.joblib")
+    again = loaded["spec"].inverse_transform(
+        loaded["vae"].transform(loaded["spec"].transform(piece), alpha=0.5))
+    assert np.allclose(hybrid, again, atol=1e-5)
+    assert np.allclose(convert(pipe, piece, alpha=0.5), hybrid, atol=1e-5)
+
+
+def test_metadata_routing_passes_alpha(two_instruments):
+    a, b = two_instruments
+    with sklearn.config_context(enable_metadata_routing=True):
+        vae = TimbreVAE(**FAST).set_transform_request(alpha=True)
+        pipe = Pipeline([("spec", SpectrogramTransformer()), ("vae", vae)]).fit(a, b)
+        routed = pipe.transform(a[0], alpha=0.25)
+        assert routed.timbre[1] == 0.25
+        direct = pipe["vae"].transform(pipe["spec"].transform(a[0]), alpha=0.25)
+        assert np.allclose(routed, direct)
+
+
+def test_labels_form_equals_pair_form(two_instruments):
+    a, b = two_instruments
+    pair = TimbreVAE(**FAST).fit(a, b)
+    labelled = TimbreVAE(**FAST).fit(a + b, ["violin"] * len(a) + ["flute"] * len(b))
+    assert list(labelled.classes_) == ["flute", "violin"]
+    assert pair.n_clips_ == (len(a), len(b))
+    with pytest.raises(ValueError, match="exactly two"):
+        TimbreVAE(**FAST).fit(a + b, [0] * 4 + [1] * 4 + [2] * 4)
+
+
+def test_fit_is_reproducible_on_cpu(two_instruments):
+    a, b = two_instruments
+    one = TimbreVAE(**FAST).fit(a, b).transform(a[1], alpha=0.7)
+    two = clone(TimbreVAE(**FAST)).fit(a, b).transform(a[1], alpha=0.7)
+    other = TimbreVAE(**{**FAST, "random_state": 1}).fit(a, b).transform(a[1],
+                                                                          alpha=0.7)
+    assert np.array_equal(one, two)
+    assert not np.allclose(one, other)
+
+
+def test_audio_in_audio_out_and_layouts(tiny_vae, two_instruments):
+    a, _ = two_instruments
+    assert tiny_vae.transform(a[0]).shape == a[0].shape
+    batch = tiny_vae.transform(np.stack(a[:2]), alpha=1.0)
+    assert batch.shape == (2, len(a[0]))
+    ragged = tiny_vae.transform([a[0], a[1][:9000]], alpha=1.0)
+    assert [len(r) for r in ragged] == [len(a[0]), 9000]
+
+
+def test_pitch_is_kept_by_construction(tiny_vae, two_instruments):
+    a, _ = two_instruments
+    spec = tiny_vae.spectrogram_
+    source = spec.transform(a[0])
+    out = tiny_vae.transform(source, alpha=1.0)
+    f_in, _ = harmonic_f0(spec.magnitude(source), sr=spec.sr, n_fft=spec.n_fft)
+    f_out, _ = harmonic_f0(spec.magnitude(out), sr=spec.sr, n_fft=spec.n_fft)
+    cents = 1200 * np.abs(np.log2(f_out.numpy() / f_in.numpy()))[10:-10]
+    assert np.median(cents) < 20
+
+
+def test_own_timbre_reconstruction_is_exact_with_keep_detail(tiny_vae, two_instruments):
+    a, _ = two_instruments
+    S = tiny_vae.spectrogram_.transform(a[0])
+    own = tiny_vae._estimate_source_alpha(S)
+    rebuilt = tiny_vae.transform(S, alpha=own)
+    assert np.allclose(rebuilt, S, atol=1e-4)
+
+
+def test_inverse_transform_undoes_transform(tiny_vae, two_instruments):
+    a, _ = two_instruments
+    S = tiny_vae.spectrogram_.transform(a[0])
+    there = tiny_vae.transform(S, alpha=1.0)
+    back = tiny_vae.inverse_transform(there)
+    assert back.timbre[1] == pytest.approx(there.timbre[0])
+    explicit = tiny_vae.transform(there, alpha=there.timbre[0])
+    assert np.allclose(back, explicit, atol=1e-5)
+    # Without the record of where it came from, the opposite instrument is used.
+    plain = tiny_vae.inverse_transform([np.asarray(there)])
+    assert plain[0].timbre[1] in (0.0, 1.0)
+
+
+def test_chunked_conversion_has_no_seams(tiny_vae):
+    long_clip = harmonic_tone(330.0, [1, 0.5, 0.3], seconds=4.0, vibrato_cents=20)
+    S = tiny_vae.spectrogram_.transform(long_clip)
+    whole = tiny_vae.transform(S, alpha=0.5)
+    chunked = clone(tiny_vae)
+    chunked.__dict__.update({k: v for k, v in tiny_vae.__dict__.items()
+                             if k.endswith("_")})
+    chunked.chunk_frames = 64
+    assert np.allclose(chunked.transform(S, alpha=0.5), whole, atol=1e-4)
+
+
+def test_alpha_is_validated_and_unfitted_use_raises(tiny_vae, two_instruments):
+    a, _ = two_instruments
+    with pytest.raises(ValueError, match=r"alpha=1.5 is outside \[0, 1\]"):
+        tiny_vae.transform(a[0], alpha=1.5)
+    with pytest.raises(NotFittedError):
+        TimbreVAE().transform(a[0])
+    with pytest.raises(ValueError, match="requires y"):
+        TimbreVAE(**FAST).fit(a)
+
+
+def test_spectrogram_from_other_settings_is_refused(tiny_vae, two_instruments):
+    a, b = two_instruments
+    other = SpectrogramTransformer(n_fft=512).fit(a)
+    with pytest.raises(ValueError, match="other settings"):
+        tiny_vae.transform(other.transform(a[0]))
+
+
+def test_history_and_fitted_attributes(tiny_vae):
+    h = tiny_vae.history_
+    assert tiny_vae.n_epochs_ == len(h["train_loss"]) == 3
+    assert {"reconstruction", "kl", "adversarial", "domain"} <= set(h)
+    assert 0 <= h["latent_domain_accuracy"] <= 1
+    assert tiny_vae.device_ == torch.device("cpu")
+
+
+def test_early_stopping_and_max_time(two_instruments):
+    a, b = two_instruments
+    vae = TimbreVAE(hidden=16, max_epochs=200, n_iter_no_change=2, lr=1e-6,
+                    random_state=0).fit(a, b)
+    assert vae.n_epochs_ < 200
+    timed = TimbreVAE(hidden=16, max_epochs=500, max_time=1.0, early_stopping=False,
+                      random_state=0).fit(a, b)
+    assert timed.n_epochs_ < 500
+
+
+def test_per_domain_encoders(two_instruments):
+    a, b = two_instruments
+    vae = TimbreVAE(encoder="per_domain", **FAST).fit(a, b)
+    assert len(vae.encoder_) == 2
+    assert vae.transform(a[0], alpha=1.0).shape == a[0].shape
+
+
+def test_warm_start_continues(two_instruments):
+    a, b = two_instruments
+    vae = TimbreVAE(warm_start=True, **FAST).fit(a, b)
+    vae.fit(a, b)
+    assert vae.n_epochs_ == 4
+
+
+def test_inputs_not_modified(two_instruments):
+    a, b = two_instruments
+    copies = [x.copy() for x in a + b]
+    vae = TimbreVAE(**FAST).fit(a, b)
+    vae.transform(a[0], alpha=1.0)
+    assert all(np.array_equal(x, c) for x, c in zip(a + b, copies))
+
+
+def test_fake_cuda_pickle_loads_on_cpu(tiny_vae, tmp_path, two_instruments):
+    a, _ = two_instruments
+    tiny_vae.device_ = torch.device("cuda")  # as if fitted on a GPU
+    try:
+        joblib.dump(tiny_vae, tmp_path / "gpu.joblib")
+    finally:
+        tiny_vae.device_ = torch.device("cpu")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU; the CPU fallback is not exercised")
+    with pytest.warns(UserWarning, match="fitted on CUDA"):
+        loaded = joblib.load(tmp_path / "gpu.joblib")
+    assert loaded.device_.type == "cpu"
+    assert np.allclose(loaded.transform(a[0], alpha=1.0),
+                       tiny_vae.transform(a[0], alpha=1.0), atol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_fits_on_cuda_and_loads_on_cpu(two_instruments, tmp_path):
+    a, b = two_instruments
+    vae = TimbreVAE(device="cuda", **FAST).fit(a, b)
+    assert vae.device_.type == "cuda"
+    joblib.dump(vae, tmp_path / "gpu.joblib")
+    loaded = joblib.load(tmp_path / "gpu.joblib")
+    assert np.allclose(loaded.transform(a[0], alpha=1.0),
+                       vae.transform(a[0], alpha=1.0), atol=1e-3)
