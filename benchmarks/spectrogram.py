@@ -32,9 +32,10 @@ def librosa_round_trip(clips, sr, n_mels, n_iter):
         else:
             mel = librosa.feature.melspectrogram(S=magnitude, sr=sr, n_mels=n_mels,
                                                  power=1.0)
-            out.append(librosa.feature.inverse.mel_to_audio(
-                mel, sr=sr, power=1.0, n_iter=n_iter, length=len(clip),
-                random_state=0, **SETTINGS))
+            linear = librosa.feature.inverse.mel_to_stft(mel, sr=sr, power=1.0,
+                                                         n_fft=SETTINGS["n_fft"])
+            out.append(librosa.griffinlim(linear, n_iter=n_iter, length=len(clip),
+                                          random_state=0, **SETTINGS))
     return out
 
 
