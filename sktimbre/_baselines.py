@@ -9,6 +9,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from ._base import _is_label_vector
 from ._validation import check_alpha, check_clips, mirror_clips
 
 __all__ = ["MatchEQ"]
@@ -74,9 +75,22 @@ class MatchEQ(TransformerMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
-        """Learn the A -> B filter from domain-A clips ``X`` and domain-B ``y``."""
-        a, _ = check_clips(X, name="X")
-        b, _ = check_clips(y, name="y")
+        """Learn the A -> B filter from domain-A clips ``X`` and domain-B ``y``.
+
+        ``y`` may also hold one label per clip of ``X`` with two classes (the
+        sorted first is domain A), as for the timbre models.
+        """
+        clips, _ = check_clips(X, name="X")
+        if _is_label_vector(y, clips):
+            labels = np.asarray(y)
+            classes = np.unique(labels)
+            if len(classes) != 2:
+                raise ValueError(f"y holds {len(classes)} class(es); MatchEQ needs "
+                                 "exactly two, one per instrument.")
+            a = [c for c, label in zip(clips, labels) if label == classes[0]]
+            b = [c for c, label in zip(clips, labels) if label == classes[1]]
+        else:
+            a, b = clips, check_clips(y, name="y")[0]
         ratio = self._average_spectrum(b) / self._average_spectrum(a)
         log_gain = uniform_filter1d(np.log(ratio), self.smoothing, mode="nearest")
         limit = self.max_gain_db / 20 * np.log(10)

@@ -71,7 +71,7 @@ def timbre_features(clips, *, sr=22050):
     >>> from sktimbre.metrics import timbre_features
     >>> t = np.arange(22050) / 22050
     >>> timbre_features([np.sin(2 * np.pi * 440 * t).astype(np.float32)]).shape
-    (1, 23)
+    (1, 22)
     """
     clips, _ = check_clips(clips, name="clips")
     out = []

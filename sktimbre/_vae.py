@@ -2,7 +2,6 @@
 
 import numbers
 
-import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch.nn import functional as F

@@ -9,7 +9,7 @@ import warnings
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sktimbre import SpectrogramTransformer, TimbreVAE
+from sktimbre import MatchEQ, SpectrogramTransformer, TimbreVAE
 
 STEREO = (
     "the check's X has 1 or 2 columns; (n, 1|2) is soundfile's channels-last "
@@ -70,6 +70,7 @@ def expected_failed_checks(estimator):
 
 ESTIMATORS = [
     SpectrogramTransformer(n_iter=2),
+    MatchEQ(),
     TimbreVAE(max_epochs=1, hidden=8, crop_frames=8, early_stopping=False,
               random_state=0),
 ]
