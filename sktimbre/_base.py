@@ -51,6 +51,9 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
 
     _module_names = ()
     _optimizer_names = ()
+    # Optimizers that the "loss" of _training_losses updates; a subclass with
+    # a separate adversary updates that one itself through _optimize.
+    _loss_optimizer_names = None
 
     _parameter_constraints = {
         "alpha": [Interval(numbers.Real, 0, 1, closed="both")],
@@ -290,7 +293,12 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
 
     def _training_step(self, batch):
         losses = self._training_losses(batch)
-        loss = losses["loss"]
+        self._optimize(losses["loss"], self._optimizers(self._loss_optimizer_names))
+        return {name: float(value.detach()) for name, value in losses.items()}
+
+    def _optimize(self, loss, optimizers):
+        """One checked update: a non-finite loss stops fit with the last good
+        weights restored; gradients are clipped to norm 1 per optimizer."""
         if not torch.isfinite(loss):
             self._restore_best()
             raise FloatingPointError(
@@ -298,21 +306,18 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
                 f"{len(self.history_['epoch'])}; the last good weights were "
                 "kept. Lower lr, or check the input for extreme values."
             )
-        for optimizer in self._optimizers():
+        for optimizer in optimizers:
             optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        self._step_optimizers()
-        return {name: float(value.detach()) for name, value in losses.items()}
-
-    def _step_optimizers(self):
-        for optimizer in self._optimizers():
+        for optimizer in optimizers:
             params = [p for group in optimizer.param_groups for p in group["params"]]
             torch.nn.utils.clip_grad_norm_(params, 1.0)
-        for optimizer in self._optimizers():
+        for optimizer in optimizers:
             optimizer.step()
 
-    def _optimizers(self):
-        return [getattr(self, name) for name in self._optimizer_names]
+    def _optimizers(self, names=None):
+        names = self._optimizer_names if names is None else names
+        return [getattr(self, name) for name in names]
 
     def _record(self, epoch, totals, valid_loss):
         self.history_["epoch"].append(epoch + 1)
