@@ -3,6 +3,7 @@ music in a voice that blends them, with scikit-learn estimators over PyTorch."""
 
 from ._baselines import MatchEQ
 from ._convert import convert
+from ._cyclegan import TimbreCycleGAN
 from ._spectrogram import Spectrogram, SpectrogramTransformer
 from ._vae import TimbreVAE
 from ._version import __version__
@@ -11,6 +12,7 @@ __all__ = [
     "MatchEQ",
     "Spectrogram",
     "SpectrogramTransformer",
+    "TimbreCycleGAN",
     "TimbreVAE",
     "__version__",
     "convert",

@@ -54,6 +54,10 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
     # Optimizers that the "loss" of _training_losses updates; a subclass with
     # a separate adversary updates that one itself through _optimize.
     _loss_optimizer_names = None
+    # Whether fit ends with the weights of the epoch with the lowest
+    # validation loss (True) or of the last epoch (False: for adversarial
+    # training, whose losses do not rank epochs by quality).
+    _keeps_best_epoch = True
 
     _parameter_constraints = {
         "alpha": [Interval(numbers.Real, 0, 1, closed="both")],
@@ -270,6 +274,8 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
                     no_change = 0
                 else:
                     no_change += 1
+                    if not self._keeps_best_epoch:
+                        self._best_state_ = self._snapshot()
                 if valid and no_change >= self.n_iter_no_change:
                     break
                 if self.max_time is not None and (

@@ -85,7 +85,11 @@ def timbre_features(clips, *, sr=22050):
                                           np.nan), axis=0)
             slope = frames[:, 4]
             cents = 1200 * np.log2(frames[:, 5] / np.median(frames[:, 5]))
-            vibrato = np.std(cents - np.convolve(cents, np.ones(9) / 9, "same"))
+            # Pitch wobble around its 9-frame trend; too few voiced frames
+            # for a trend leaves the spread around the median.
+            trend = (np.convolve(cents, np.ones(9) / 9, "same") if len(cents) >= 9
+                     else np.zeros_like(cents))
+            vibrato = np.std(cents - trend)
             stats = [*np.nan_to_num(hnr), slope.mean(), slope.std(), vibrato]
         else:
             stats = [0.0] * 7

@@ -15,6 +15,8 @@ __all__ = [
     "TimbreCode",
     "GradientReversal",
     "FrameClassifier",
+    "GatedResidualGenerator",
+    "PatchDiscriminator",
 ]
 
 
@@ -238,3 +240,106 @@ def init_output_bias(layer, value):
         layer.bias.fill_(value)
         layer.weight.mul_(0.1)
 
+
+
+class GatedConv(nn.Module):
+    """1-D convolution with a gated linear unit (Dauphin et al. 2017).
+
+    The gate lets each channel pass or hold back per frame, which is how the
+    CycleGAN-VC generators keep the sequential structure of the input.
+    """
+
+    def __init__(self, n_inputs, n_outputs, kernel_size, dilation=1):
+        super().__init__()
+        self.conv = nn.Conv1d(n_inputs, 2 * n_outputs, kernel_size,
+                              dilation=dilation,
+                              padding=(kernel_size - 1) // 2 * dilation)
+        self.norm = FrameNorm(2 * n_outputs)
+
+    def forward(self, h):
+        return F.glu(self.norm(self.conv(h)), dim=1)
+
+
+class GatedResidualGenerator(nn.Module):
+    """Spectrogram -> spectrogram of the other instrument, as a residual.
+
+    Frequency rows are the channels of 1-D gated convolutions along time; the
+    output is a change added to the input, so the input's harmonics (its
+    pitch) pass through unless the network learns to move them, and half a
+    change is a point on the straight line between input and translation.
+
+    Parameters
+    ----------
+    n_freq : int
+        Rows of the spectrogram.
+    width : int
+        Channels of the residual blocks.
+    n_residual_blocks : int
+        Gated residual blocks; dilations cycle 1, 2, 4 so that context grows
+        without downsampling time (downsampling would make chunked conversion
+        differ from whole-piece conversion).
+    """
+
+    _DILATIONS = (1, 2, 4)
+    _KERNEL = 5
+
+    def __init__(self, n_freq, width, n_residual_blocks):
+        super().__init__()
+        # Frequency rows are mixed frame by frame at both ends; time context
+        # comes from the residual blocks alone.
+        self.inp = GatedConv(n_freq, width, 1)
+        self.blocks = nn.ModuleList(
+            GatedConv(width, width, self._KERNEL,
+                      self._DILATIONS[i % len(self._DILATIONS)])
+            for i in range(n_residual_blocks)
+        )
+        self.out = nn.Conv1d(width, n_freq, 1)
+        # Start as the identity: the change begins at zero and grows as the
+        # adversary asks for it.
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    @property
+    def receptive_field(self):
+        half = self._KERNEL // 2
+        dilations = [self._DILATIONS[i % len(self._DILATIONS)]
+                     for i in range(len(self.blocks))]
+        return 1 + 2 * half * sum(dilations)
+
+    def change(self, spec):
+        """The residual the generator adds to ``spec`` (batch, n_freq, T)."""
+        h = self.inp(spec)
+        for block in self.blocks:
+            h = h + block(h)
+        return self.out(h)
+
+    def forward(self, spec):
+        return spec + self.change(spec)
+
+
+class PatchDiscriminator(nn.Module):
+    """Least-squares real/fake scores for overlapping patches of frames.
+
+    Each output judges about ``receptive_field`` frames with every frequency
+    row in view: a timbre is a spectral shape and its short-term motion, so a
+    patch of time with the whole spectrum is what to judge, and many patch
+    scores per crop give a denser signal than one score (PatchGAN, Isola et
+    al. 2017).
+    """
+
+    def __init__(self, n_freq, hidden):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv1d(n_freq, hidden, 5, stride=2, padding=2),
+            nn.LeakyReLU(0.2),
+            nn.Conv1d(hidden, 2 * hidden, 5, stride=2, padding=2),
+            FrameNorm(2 * hidden),
+            nn.LeakyReLU(0.2),
+            nn.Conv1d(2 * hidden, 2 * hidden, 5, stride=2, padding=2),
+            FrameNorm(2 * hidden),
+            nn.LeakyReLU(0.2),
+            nn.Conv1d(2 * hidden, 1, 3, padding=1),
+        )
+
+    def forward(self, spec):
+        return self.net(spec).squeeze(1)

@@ -38,3 +38,16 @@ def tiny_vae(two_instruments):
     a, b = two_instruments
     return TimbreVAE(max_epochs=3, hidden=32, early_stopping=False,
                      random_state=0).fit(a, b)
+
+
+def median_cents_moved(model, clip, alpha=1.0):
+    """Median f0 change in cents (edges trimmed) of ``clip`` converted to alpha."""
+    from sktimbre._features import harmonic_f0
+
+    spec = model.spectrogram_
+    source = spec.transform(clip)
+    out = model.transform(source, alpha=alpha)
+    f_in, _ = harmonic_f0(spec.magnitude(source), sr=spec.sr, n_fft=spec.n_fft)
+    f_out, _ = harmonic_f0(spec.magnitude(out), sr=spec.sr, n_fft=spec.n_fft)
+    cents = 1200 * np.abs(np.log2(f_out.numpy() / f_in.numpy()))
+    return float(np.median(cents[10:-10]))

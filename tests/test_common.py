@@ -9,7 +9,7 @@ import warnings
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sktimbre import MatchEQ, SpectrogramTransformer, TimbreVAE
+from sktimbre import MatchEQ, SpectrogramTransformer, TimbreCycleGAN, TimbreVAE
 
 STEREO = (
     "the check's X has 1 or 2 columns; (n, 1|2) is soundfile's channels-last "
@@ -73,6 +73,9 @@ ESTIMATORS = [
     MatchEQ(),
     TimbreVAE(max_epochs=1, hidden=8, crop_frames=8, early_stopping=False,
               random_state=0),
+    TimbreCycleGAN(max_epochs=1, width=8, n_residual_blocks=1,
+                   discriminator_width=8, crop_frames=8, early_stopping=False,
+                   random_state=0),
 ]
 
 

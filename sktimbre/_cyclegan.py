@@ -1,0 +1,338 @@
+"""TimbreCycleGAN: unpaired spectrogram translation between two instruments,
+with alpha moving one voice along the line from a piece to its translation."""
+
+import numbers
+
+import torch
+from sklearn.utils._param_validation import Interval
+from torch.nn import functional as F
+
+from ._base import BaseTimbreModel
+from ._nn import FrameClassifier, GatedResidualGenerator, PatchDiscriminator
+
+__all__ = ["TimbreCycleGAN"]
+
+
+class TimbreCycleGAN(BaseTimbreModel):
+    """CycleGAN that translates between two instruments and blends them by alpha.
+
+    Two generators translate normalised log-magnitude spectrograms, ``G``
+    from instrument A to B and ``F`` from B to A; each adds a learnt change to
+    its input (gated 1-D convolutions along time, frequency rows as
+    channels), so the input's harmonics, and with them its pitch, pass
+    through. Least-squares patch discriminators judge each instrument's
+    spectrograms; cycle consistency (``F(G(a)) = a``) and identity
+    (``G(b) = b``) losses tie the translation to its input (Zhu et al. 2017),
+    and a second adversarial step judges the cycled spectrograms too
+    (CycleGAN-VC2, Kaneko et al. 2019).
+
+    ``alpha`` scales the change: a piece of instrument A at ``alpha`` becomes
+    ``a + alpha * (G(a) - a)``, a straight line in log magnitude from the
+    piece to its full translation. Both ends share the input's harmonics, so
+    every point on the line is one voice, not two mixed.
+    :meth:`inverse_transform` of a full translation is the other generator.
+
+    Parameters
+    ----------
+    width : int, default=128
+        Channels of the generators' residual blocks.
+    n_residual_blocks : int, default=6
+        Gated residual blocks per generator.
+    discriminator_width : int, default=64
+        Channels of the discriminators' first layer.
+    lambda_cycle : float, default=10.0
+        Weight of the cycle-consistency loss.
+    lambda_identity : float, default=5.0
+        Weight of the identity loss, which asks each generator to leave its
+        own target instrument unchanged.
+    second_adversarial : bool, default=True
+        Also judge the cycled spectrograms ``F(G(a))`` and ``G(F(b))`` with a
+        second pair of discriminators, against the over-smoothing an L1
+        cycle loss alone allows.
+    alpha : float in [0, 1], default=0.5
+        Timbre ``transform`` renders when called without ``alpha``.
+    spectrogram : SpectrogramTransformer, optional
+        Settings for raw-audio input when no spectrogram comes from a
+        preceding pipeline step; a default one otherwise.
+    lr : float, default=5e-4
+        Adam learning rate of the generators and the discriminators
+        (betas 0.5, 0.999, as GANs use).
+    batch_size : int, default=8
+        Crops per step from each instrument.
+    crop_frames : int, default=64
+        Frames per training crop.
+    max_epochs : int, default=120
+        Epochs at most; an epoch shows the networks every training frame
+        about once.
+    max_time : float, optional
+        Seconds of training at most, for a predictable cost.
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction`` of each instrument's clips, keep the
+        weights with the lowest held-out cycle-plus-identity error and stop
+        after ``n_iter_no_change`` epochs without improvement.
+    validation_fraction : float, default=0.1
+    n_iter_no_change : int, default=20
+    chunk_frames : int, default=1024
+        Frames converted at once; longer pieces go in overlapping chunks whose
+        joins are exact, so memory stays bounded.
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        ``"auto"`` trains on a GPU when there is one.
+    warm_start : bool, default=False
+        Continue training the fitted networks on the next ``fit``.
+    random_state : int, RandomState or None, default=None
+        Seeds weights and crops; an int makes CPU fits reproducible.
+    verbose : int, default=0
+        Show a progress bar with the losses.
+
+    Attributes
+    ----------
+    spectrogram_ : SpectrogramTransformer
+        The fitted transformer of the representation.
+    generator_ab_, generator_ba_ : torch.nn.Module
+        ``G`` (A to B) and ``F`` (B to A).
+    discriminator_a_, discriminator_b_ : torch.nn.Module
+        Judges of real A and real B spectrograms.
+    discriminator_a2_, discriminator_b2_ : torch.nn.Module
+        Judges of cycled spectrograms (identity modules when
+        ``second_adversarial=False``).
+    domain_classifier_ : torch.nn.Module
+        Frame-wise P(instrument B) of real spectrograms, which decides the
+        source instrument of an input.
+    generator_optimizer_, discriminator_optimizer_ : torch.optim.Optimizer
+    history_ : dict of lists
+        Per-epoch losses: ``train_loss`` (the generators' total),
+        ``valid_loss`` (held-out cycle plus identity L1), ``adversarial``,
+        ``cycle``, ``identity``, ``second_adversarial``, ``discriminator``
+        and ``domain``.
+    n_epochs_ : int
+    best_epoch_ : int
+    device_ : torch.device
+    classes_ : ndarray of shape (2,)
+        The two domains: ``["A", "B"]`` or the labels given to ``fit``.
+
+    See Also
+    --------
+    TimbreVAE : A conditional VAE that renders the blend with a synthesiser.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktimbre import TimbreCycleGAN
+    >>> t = np.arange(11025) / 22050
+    >>> a = [np.sin(2 * np.pi * f * t).astype(np.float32) * 0.5 for f in (220, 330)]
+    >>> b = [np.sign(np.sin(2 * np.pi * f * t)).astype(np.float32) * 0.2
+    ...      for f in (262, 392)]
+    >>> gan = TimbreCycleGAN(width=16, max_epochs=1, early_stopping=False,
+    ...                      random_state=0).fit(a, b)
+    >>> gan.transform(a[0], alpha=1.0).shape
+    (11025,)
+    >>> sorted(k for k in gan.history_ if k not in ("epoch", "train_loss"))[:3]
+    ['adversarial', 'cycle', 'discriminator']
+    """
+
+    _module_names = (
+        "generator_ab_",
+        "generator_ba_",
+        "discriminator_a_",
+        "discriminator_b_",
+        "discriminator_a2_",
+        "discriminator_b2_",
+        "domain_classifier_",
+    )
+    _optimizer_names = ("generator_optimizer_", "discriminator_optimizer_")
+    _loss_optimizer_names = ("generator_optimizer_",)
+    _discriminator_names = _module_names[2:]
+    _keeps_best_epoch = False
+
+    _parameter_constraints = {
+        **BaseTimbreModel._parameter_constraints,
+        "width": [Interval(numbers.Integral, 4, None, closed="left")],
+        "n_residual_blocks": [Interval(numbers.Integral, 0, None, closed="left")],
+        "discriminator_width": [Interval(numbers.Integral, 4, None, closed="left")],
+        "lambda_cycle": [Interval(numbers.Real, 0, None, closed="left")],
+        "lambda_identity": [Interval(numbers.Real, 0, None, closed="left")],
+        "second_adversarial": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        *,
+        width=128,
+        n_residual_blocks=6,
+        discriminator_width=64,
+        lambda_cycle=10.0,
+        lambda_identity=5.0,
+        second_adversarial=True,
+        alpha=0.5,
+        spectrogram=None,
+        lr=5e-4,
+        batch_size=8,
+        crop_frames=64,
+        max_epochs=120,
+        max_time=None,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=20,
+        chunk_frames=1024,
+        device="auto",
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+    ):
+        self.width = width
+        self.n_residual_blocks = n_residual_blocks
+        self.discriminator_width = discriminator_width
+        self.lambda_cycle = lambda_cycle
+        self.lambda_identity = lambda_identity
+        self.second_adversarial = second_adversarial
+        self.alpha = alpha
+        self.spectrogram = spectrogram
+        self.lr = lr
+        self.batch_size = batch_size
+        self.crop_frames = crop_frames
+        self.max_epochs = max_epochs
+        self.max_time = max_time
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.chunk_frames = chunk_frames
+        self.device = device
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ----------------------------------------------------------- networks
+    def _build_networks(self, train):
+        n_freq = self.spectrogram_.n_freq_
+        self.generator_ab_ = GatedResidualGenerator(
+            n_freq, self.width, self.n_residual_blocks)
+        self.generator_ba_ = GatedResidualGenerator(
+            n_freq, self.width, self.n_residual_blocks)
+        self.discriminator_a_ = PatchDiscriminator(n_freq, self.discriminator_width)
+        self.discriminator_b_ = PatchDiscriminator(n_freq, self.discriminator_width)
+        if self.second_adversarial:
+            self.discriminator_a2_ = PatchDiscriminator(
+                n_freq, self.discriminator_width)
+            self.discriminator_b2_ = PatchDiscriminator(
+                n_freq, self.discriminator_width)
+        else:
+            self.discriminator_a2_ = torch.nn.Identity()
+            self.discriminator_b2_ = torch.nn.Identity()
+        self.domain_classifier_ = FrameClassifier(n_freq, 64)
+        self._ensure_device()
+        self._build_optimizers()
+
+    def _build_optimizers(self):
+        def parameters(names):
+            return [p for name in names for p in getattr(self, name).parameters()]
+
+        betas = (0.5, 0.999)
+        self.generator_optimizer_ = torch.optim.Adam(
+            parameters(("generator_ab_", "generator_ba_")), lr=self.lr, betas=betas)
+        self.discriminator_optimizer_ = torch.optim.Adam(
+            parameters(self._discriminator_names), lr=self.lr, betas=betas)
+
+    def _judges(self, trainable):
+        for name in self._discriminator_names:
+            getattr(self, name).requires_grad_(trainable)
+
+    # ------------------------------------------------------------- losses
+    def _training_losses(self, batch):
+        """Update the discriminators, then return the generators' losses.
+
+        The base class steps the generators' optimiser with ``"loss"``; the
+        judges take their own least-squares step here first, on the current
+        translations detached from the generators.
+        """
+        is_b = batch.domain > 0.5
+        real_a, real_b = batch.spec[~is_b], batch.spec[is_b]
+        fake_b = self.generator_ab_(real_a)
+        fake_a = self.generator_ba_(real_b)
+        cycled_a = self.generator_ba_(fake_b)
+        cycled_b = self.generator_ab_(fake_a)
+
+        self._judges(True)
+        judged = [
+            (self.discriminator_a_, real_a, fake_a),
+            (self.discriminator_b_, real_b, fake_b),
+        ]
+        if self.second_adversarial:
+            judged += [
+                (self.discriminator_a2_, real_a, cycled_a),
+                (self.discriminator_b2_, real_b, cycled_b),
+            ]
+        discriminator = sum(
+            _least_squares(judge(real), 1.0) + _least_squares(judge(fake.detach()), 0.0)
+            for judge, real, fake in judged
+        ) / len(judged)
+        frame_domain = batch.domain[:, None].expand(-1, batch.spec.shape[-1])
+        domain = F.binary_cross_entropy_with_logits(
+            self.domain_classifier_(batch.spec), frame_domain)
+        self._optimize(discriminator + domain, self._optimizers(
+            ("discriminator_optimizer_",)))
+
+        # The judges are fixed while the generators learn to fool them.
+        self._judges(False)
+        adversarial = 0.5 * (
+            _least_squares(self.discriminator_b_(fake_b), 1.0)
+            + _least_squares(self.discriminator_a_(fake_a), 1.0)
+        )
+        cycle = 0.5 * (F.l1_loss(cycled_a, real_a) + F.l1_loss(cycled_b, real_b))
+        identity = 0.5 * (
+            F.l1_loss(self.generator_ab_(real_b), real_b)
+            + F.l1_loss(self.generator_ba_(real_a), real_a)
+        )
+        losses = {"adversarial": adversarial, "cycle": cycle, "identity": identity}
+        total = adversarial + self.lambda_cycle * cycle + (
+            self.lambda_identity * identity)
+        if self.second_adversarial:
+            second = 0.5 * (
+                _least_squares(self.discriminator_a2_(cycled_a), 1.0)
+                + _least_squares(self.discriminator_b2_(cycled_b), 1.0)
+            )
+            losses["second_adversarial"] = second
+            total = total + second
+        self._judges(True)
+        return {"loss": total, **losses, "discriminator": discriminator.detach(),
+                "domain": domain.detach()}
+
+    @torch.no_grad()
+    def _validation_loss(self, batches):
+        """Held-out cycle plus identity L1: how faithfully pieces come back."""
+        self._set_train_mode(False)
+        total = 0.0
+        for batch in batches:
+            is_b = batch.domain > 0.5
+            errors = []
+            for real, there, back in (
+                (batch.spec[~is_b], self.generator_ab_, self.generator_ba_),
+                (batch.spec[is_b], self.generator_ba_, self.generator_ab_),
+            ):
+                if len(real):
+                    errors.append(F.l1_loss(back(there(real)), real))
+                    errors.append(F.l1_loss(back(real), real))
+            total += float(sum(errors) / len(errors)) / len(batches)
+        return total
+
+    # ---------------------------------------------------------- transform
+    @torch.no_grad()
+    def _estimate_source_alpha(self, spec):
+        """The input's instrument, 0 (A) or 1 (B): generators know only two."""
+        return float(round(super()._estimate_source_alpha(spec)))
+
+    def _convert_chunk(self, chunk, source_alpha, target_alpha):
+        # Move along the straight line from the input towards its full
+        # translation into the instrument that alpha heads for; the step is
+        # the share of the remaining way, so alpha = source returns the input.
+        spec = chunk.spec
+        if target_alpha > source_alpha:
+            step = (target_alpha - source_alpha) / (1.0 - source_alpha)
+            return spec + step * self.generator_ab_.change(spec)
+        if target_alpha < source_alpha:
+            step = (source_alpha - target_alpha) / source_alpha
+            return spec + step * self.generator_ba_.change(spec)
+        return spec.clone()
+
+
+def _least_squares(scores, target):
+    return (scores - target).pow(2).mean()

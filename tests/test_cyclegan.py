@@ -1,0 +1,156 @@
+import joblib
+import numpy as np
+import pytest
+import sklearn
+import torch
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+
+from sktimbre import Spectrogram, SpectrogramTransformer, TimbreCycleGAN, convert
+
+from .conftest import harmonic_tone, median_cents_moved
+
+FAST = dict(width=24, n_residual_blocks=2, discriminator_width=16, max_epochs=2,
+            early_stopping=False, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def tiny_gan(two_instruments):
+    a, b = two_instruments
+    return TimbreCycleGAN(**{**FAST, "max_epochs": 4, "lr": 2e-3}).fit(a, b)
+
+
+def _copy_fitted(model, **params):
+    twin = clone(model).set_params(**params)
+    twin.__dict__.update({k: v for k, v in model.__dict__.items() if k.endswith("_")})
+    return twin
+
+
+def test_pipeline_as_users_write_it(two_instruments, tmp_path):
+    a, b = two_instruments
+    pipe = Pipeline([("spec", SpectrogramTransformer()),
+                     ("gan", TimbreCycleGAN(**FAST))]).fit(a, b)
+    S = pipe["gan"].transform(pipe["spec"].transform(a[0]), alpha=0.5)
+    assert isinstance(S, Spectrogram) and S.timbre == (0.0, 0.5)
+    hybrid = pipe["spec"].inverse_transform(S)
+    assert hybrid.shape == a[0].shape and np.isfinite(hybrid).all()
+    joblib.dump(pipe, tmp_path / "gan.joblib")
+    loaded = joblib.load(tmp_path / "gan.joblib")
+    assert np.allclose(convert(loaded, a[0], alpha=0.5), hybrid, atol=1e-5)
+
+
+def test_metadata_routing_passes_alpha(two_instruments):
+    a, b = two_instruments
+    with sklearn.config_context(enable_metadata_routing=True):
+        gan = TimbreCycleGAN(**FAST).set_transform_request(alpha=True)
+        pipe = Pipeline([("spec", SpectrogramTransformer()), ("gan", gan)]).fit(a, b)
+        assert pipe.transform(a[0], alpha=0.25).timbre[1] == 0.25
+
+
+def test_alpha_walks_the_line_from_input_to_translation(tiny_gan, two_instruments):
+    a, b = two_instruments
+    S = tiny_gan.spectrogram_.transform(a[0])
+    ends = [np.asarray(tiny_gan.transform(S, alpha=x)) for x in (0.0, 1.0)]
+    assert np.array_equal(ends[0], S)  # its own instrument: unchanged
+    assert not np.allclose(ends[1], S)  # trained: the translation moved it
+    for alpha in (0.25, 0.5, 0.9):
+        between = tiny_gan.transform(S, alpha=alpha)
+        line = (1 - alpha) * ends[0] + alpha * ends[1]
+        assert np.allclose(between, line, atol=1e-5)
+    # A piece of B walks the other generator's line.
+    T = tiny_gan.spectrogram_.transform(b[0])
+    with torch.no_grad():
+        full = tiny_gan.generator_ba_(torch.as_tensor(np.asarray(T))[None])[0]
+    assert np.allclose(tiny_gan.transform(T, alpha=0.0), full.numpy(), atol=1e-5)
+    assert np.allclose(tiny_gan.transform(T, alpha=0.6),
+                       T + 0.4 * (full.numpy() - T), atol=1e-5)
+
+
+def test_inverse_transform_is_the_other_generator(tiny_gan, two_instruments):
+    a, _ = two_instruments
+    S = tiny_gan.spectrogram_.transform(a[0])
+    there = tiny_gan.transform(S, alpha=1.0)
+    back = tiny_gan.inverse_transform(there)
+    assert back.timbre == (0.0, 0.0)
+    with torch.no_grad():
+        tensor = torch.as_tensor(np.asarray(S))[None]
+        cycled = tiny_gan.generator_ba_(tiny_gan.generator_ab_(tensor))[0].numpy()
+    assert np.allclose(back, cycled, atol=1e-5)
+
+
+def test_pitch_is_kept(tiny_gan, two_instruments):
+    a, _ = two_instruments
+    assert median_cents_moved(tiny_gan, a[1], alpha=1.0) < 20
+
+
+def test_discriminators_learn_from_their_own_step(two_instruments):
+    a, b = two_instruments
+    gan = TimbreCycleGAN(**{**FAST, "max_epochs": 1})
+    gan.fit(a, b)
+    fresh = TimbreCycleGAN(**FAST)
+    fresh._validate_params()
+    torch.manual_seed(gan._torch_seed_)
+    # Same seed, same initial weights: compare to see that both sides moved.
+    fresh.spectrogram_ = gan.spectrogram_
+    fresh.device_ = torch.device("cpu")
+    fresh._build_networks(None)
+    for name in ("generator_ab_", "discriminator_b_", "discriminator_a2_",
+                 "domain_classifier_"):
+        before = torch.nn.utils.parameters_to_vector(getattr(fresh, name).parameters())
+        after = torch.nn.utils.parameters_to_vector(getattr(gan, name).parameters())
+        assert not torch.allclose(before, after), name
+    generator_params = {id(p) for g in gan.generator_optimizer_.param_groups
+                        for p in g["params"]}
+    assert not generator_params & {id(p) for p in gan.discriminator_b_.parameters()}
+
+
+def test_history_has_each_loss_and_last_weights_are_kept(tiny_gan):
+    h = tiny_gan.history_
+    assert tiny_gan.n_epochs_ == len(h["train_loss"]) == 4
+    for key in ("adversarial", "cycle", "identity", "second_adversarial",
+                "discriminator", "domain"):
+        assert len(h[key]) == 4 and np.isfinite(h[key]).all(), key
+    # Adversarial losses do not rank epochs, so the last epoch's weights stay.
+    assert tiny_gan.best_epoch_ == tiny_gan.n_epochs_
+
+
+def test_without_second_adversarial_step(two_instruments):
+    a, b = two_instruments
+    gan = TimbreCycleGAN(second_adversarial=False, **FAST).fit(a, b)
+    assert "second_adversarial" not in gan.history_
+    assert isinstance(gan.discriminator_a2_, torch.nn.Identity)
+    assert gan.transform(a[0], alpha=1.0).shape == a[0].shape
+
+
+def test_fit_is_reproducible_and_labels_form_matches(two_instruments):
+    a, b = two_instruments
+    one = TimbreCycleGAN(**FAST).fit(a, b).transform(a[1], alpha=0.7)
+    two = clone(TimbreCycleGAN(**FAST)).fit(a, b).transform(a[1], alpha=0.7)
+    assert np.array_equal(one, two)
+    labelled = TimbreCycleGAN(**FAST).fit(a + b, ["a"] * len(a) + ["b"] * len(b))
+    assert list(labelled.classes_) == ["a", "b"]
+    assert labelled.transform(a[1], alpha=0.7).shape == one.shape
+
+
+def test_chunked_conversion_has_no_seams(tiny_gan):
+    long_clip = harmonic_tone(330.0, [1, 0.5, 0.3], seconds=4.0, vibrato_cents=20)
+    S = tiny_gan.spectrogram_.transform(long_clip)
+    whole = tiny_gan.transform(S, alpha=0.5)
+    chunked = _copy_fitted(tiny_gan, chunk_frames=64)
+    assert np.allclose(chunked.transform(S, alpha=0.5), whole, atol=1e-4)
+    assert tiny_gan.generator_ab_.receptive_field < 2 * 48
+
+
+def test_warm_start_continues(two_instruments):
+    a, b = two_instruments
+    gan = TimbreCycleGAN(warm_start=True, **FAST).fit(a, b)
+    gan.fit(a, b)
+    assert gan.n_epochs_ == 4 and gan.history_["epoch"] == [1, 2, 3, 4]
+
+
+def test_parameters_are_validated(two_instruments):
+    a, b = two_instruments
+    with pytest.raises(ValueError, match="lambda_cycle"):
+        TimbreCycleGAN(lambda_cycle=-1).fit(a, b)
+    with pytest.raises(ValueError, match="width"):
+        TimbreCycleGAN(width=0).fit(a, b)
