@@ -14,6 +14,7 @@ reconstruction at the input's own timbre, fit time and real-time factor.
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,6 +22,7 @@ from _common import machine, markdown_table, write_section
 from sklearn.pipeline import Pipeline
 
 from sktimbre import MatchEQ, SpectrogramTransformer, TimbreVAE, convert
+from sktimbre.plotting import plot_alpha_spectrograms, plot_alpha_sweep, plot_history
 from sktimbre.datasets import load_default
 from sktimbre.metrics import (
     InstrumentClassifier,
@@ -31,6 +33,8 @@ from sktimbre.metrics import (
 )
 
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
+IMAGES = Path(__file__).resolve().parent.parent / "docs" / "img"
+SHORT = {"TimbreVAE": "vae", "TimbreCycleGAN": "cyclegan"}
 
 
 def models(device):
@@ -108,14 +112,58 @@ def evaluate(name, estimator, data, classifier, griffin_lim, ref_f0):
         model.set_params(keep_detail=1.0)
     cycle = log_spectral_distance(
         clips, [pipe.inverse_transform(pipe.transform(c)) for c in clips], sr=sr)
+    # Full translation to the other instrument and back with inverse_transform.
+    cycle_full = log_spectral_distance(clips, [
+        spec.inverse_transform(model.inverse_transform(
+            model.transform(spec.transform(c), alpha=1.0 - i // len(va))))
+        for i, c in enumerate(clips)], sr=sr)
+    save_pictures(SHORT.get(name, name.lower()), model, va[0],
+                  {a: sweep[a][0] for a in (0.0, 0.5, 1.0)}, p_flute, sr)
     floor = log_spectral_distance(clips, griffin_lim(clips), sr=sr)
     return {
         "a2b": distances(fl, to_flute, sr), "b2a": distances(va, to_violin, sr),
         "pitch": pitch, "p_flute": p_flute, "recon": recon, "recon_floor": floor,
-        "decoder_only": decoder_only, "cycle": cycle,
+        "decoder_only": decoder_only, "cycle": cycle, "cycle_full": cycle_full,
         "fit_s": fit_s, "epochs": model.n_epochs_, "rtf": seconds / convert_s,
         "latent": model.history_.get("latent_domain_accuracy"),
     }
+
+
+def save_pictures(short, model, piece, converted, p_flute, sr):
+    """Spectrograms along alpha, training curves and the alpha sweep for docs/."""
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    plot_alpha_spectrograms(piece, converted, sr=sr, source_label="violin input",
+                            path=IMAGES / f"{short}_alphas.png")
+    plot_history(model.history_, path=IMAGES / f"{short}_history.png")
+    plot_alpha_sweep(list(p_flute), list(p_flute.values()), label="P(flute)",
+                     path=IMAGES / f"{short}_sweep.png")
+
+
+def side_by_side(results, eq_a2b, eq_b2a):
+    """The models' headline figures in columns, and their pictures."""
+    names = list(results)
+    rows = [
+        ["A->B LSD (dB; match-EQ " + f"{eq_a2b:.2f})",
+         *[f"{results[n]['a2b'][0]:.2f}" for n in names]],
+        ["B->A LSD (dB; match-EQ " + f"{eq_b2a:.2f})",
+         *[f"{results[n]['b2a'][0]:.2f}" for n in names]],
+        *[[f"pitch accuracy at alpha {a}",
+           *[f"{results[n]['pitch'][a]:.3f}" for n in names]] for a in (0.0, 0.5, 1.0)],
+        ["P(flute) at alpha 0 / 0.5 / 1",
+         *[" / ".join(f"{results[n]['p_flute'][a]:.2f}" for a in (0.0, 0.5, 1.0))
+           for n in names]],
+        ["full cycle LSD (dB)", *[f"{results[n]['cycle_full']:.2f}" for n in names]],
+        ["fit (s)", *[f"{results[n]['fit_s']:.0f}" for n in names]],
+    ]
+    pictures = "\n\n".join(
+        f"**{n}**: the first held-out violin piece at alpha 0, 0.5 and 1, the "
+        f"training curves and P(flute) along alpha.\n\n"
+        f"![{n} spectrograms](img/{SHORT[n]}_alphas.png)\n\n"
+        f"![{n} training curves](img/{SHORT[n]}_history.png) "
+        f"![{n} alpha sweep](img/{SHORT[n]}_sweep.png)"
+        for n in names if n in SHORT)
+    return ("### Side by side\n\nSame pieces, same run.\n\n"
+            + markdown_table(["", *names], rows) + "\n\n" + pictures + "\n")
 
 
 def main():
@@ -155,12 +203,14 @@ def main():
     cost = markdown_table(
         ["model", "own-timbre reconstruction LSD (dB)", "decoder alone (dB)",
          "inverse_transform(transform(x)) at alpha 0.5 (dB)",
+         "inverse_transform(transform(x)) full translation (dB)",
          "Griffin-Lim round trip LSD (dB)",
          "fit (s)", "epochs", f"conversion x real time ({args.device})",
          "latent domain accuracy"],
         [[name, f"{r['recon']:.2f}",
           "" if r["decoder_only"] is None else f"{r['decoder_only']:.2f}",
-          f"{r['cycle']:.2f}", f"{r['recon_floor']:.2f}", f"{r['fit_s']:.0f}",
+          f"{r['cycle']:.2f}", f"{r['cycle_full']:.2f}", f"{r['recon_floor']:.2f}",
+          f"{r['fit_s']:.0f}",
           r["epochs"], f"{r['rtf']:.0f}x",
           "" if r["latent"] is None else f"{r['latent']:.2f}"]
          for name, r in results.items()])
@@ -180,8 +230,10 @@ def main():
         "the input's own detail is kept there by design, so the decoder alone "
         "(keep_detail=0) is shown too. The cycle column converts to alpha 0.5 "
         "and back with inverse_transform. "
+        "The last cycle column translates fully to the other instrument and "
+        "back (the CycleGAN's other generator). "
         "Conversion speed covers spectrogram, model and Griffin-Lim.\n\n"
-        f"{cost}\n",
+        f"{cost}\n\n{side_by_side(results, eq_a2b, eq_b2a)}",
     )
 
 

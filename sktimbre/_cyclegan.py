@@ -49,6 +49,11 @@ class TimbreCycleGAN(BaseTimbreModel):
         Also judge the cycled spectrograms ``F(G(a))`` and ``G(F(b))`` with a
         second pair of discriminators, against the over-smoothing an L1
         cycle loss alone allows.
+    lambda_pitch : float, default=1.0
+        Weight of the harmonic-contrast loss: in each pitched frame, the
+        translation must keep the peaks at the input's harmonics (of the f0
+        read from the input) as far above the troughs between them as the
+        input has them, so that the pitch stays audible and trackable.
     alpha : float in [0, 1], default=0.5
         Timbre ``transform`` renders when called without ``alpha``.
     spectrogram : SpectrogramTransformer, optional
@@ -152,6 +157,7 @@ class TimbreCycleGAN(BaseTimbreModel):
         "lambda_cycle": [Interval(numbers.Real, 0, None, closed="left")],
         "lambda_identity": [Interval(numbers.Real, 0, None, closed="left")],
         "second_adversarial": ["boolean"],
+        "lambda_pitch": [Interval(numbers.Real, 0, None, closed="left")],
     }
 
     def __init__(
@@ -163,6 +169,7 @@ class TimbreCycleGAN(BaseTimbreModel):
         lambda_cycle=10.0,
         lambda_identity=5.0,
         second_adversarial=True,
+        lambda_pitch=1.0,
         alpha=0.5,
         spectrogram=None,
         lr=5e-4,
@@ -185,6 +192,7 @@ class TimbreCycleGAN(BaseTimbreModel):
         self.lambda_cycle = lambda_cycle
         self.lambda_identity = lambda_identity
         self.second_adversarial = second_adversarial
+        self.lambda_pitch = lambda_pitch
         self.alpha = alpha
         self.spectrogram = spectrogram
         self.lr = lr
@@ -282,9 +290,14 @@ class TimbreCycleGAN(BaseTimbreModel):
             F.l1_loss(self.generator_ab_(real_b), real_b)
             + F.l1_loss(self.generator_ba_(real_a), real_a)
         )
-        losses = {"adversarial": adversarial, "cycle": cycle, "identity": identity}
+        pitch = 0.5 * (
+            self._contrast_lost(real_a, fake_b, batch, ~is_b)
+            + self._contrast_lost(real_b, fake_a, batch, is_b)
+        )
+        losses = {"adversarial": adversarial, "cycle": cycle, "identity": identity,
+                  "pitch": pitch}
         total = adversarial + self.lambda_cycle * cycle + (
-            self.lambda_identity * identity)
+            self.lambda_identity * identity) + self.lambda_pitch * pitch
         if self.second_adversarial:
             second = 0.5 * (
                 _least_squares(self.discriminator_a2_(cycled_a), 1.0)
@@ -295,6 +308,23 @@ class TimbreCycleGAN(BaseTimbreModel):
         self._judges(True)
         return {"loss": total, **losses, "discriminator": discriminator.detach(),
                 "domain": domain.detach()}
+
+    def _contrast_lost(self, real, fake, batch, rows):
+        """Harmonic contrast of ``real`` that ``fake`` lost, in nepers,
+        weighted by how periodic each frame is."""
+        transformer = self.spectrogram_
+        device = real.device
+        mean = torch.as_tensor(transformer.mean_, dtype=real.dtype, device=device)
+        scale = torch.as_tensor(transformer.scale_, dtype=real.dtype, device=device)
+        # Row centre frequencies, linear or mel alike.
+        centres = torch.as_tensor(transformer.frequencies_, dtype=real.dtype,
+                                  device=device)
+        f0, periodicity = batch.f0[rows], batch.features[rows, 1]
+        kept, wanted = (
+            _harmonic_contrast(spec * scale[:, None] + mean[:, None], f0, centres)
+            for spec in (fake, real)
+        )
+        return (periodicity * F.relu(wanted - kept)).mean()
 
     @torch.no_grad()
     def _validation_loss(self, batches):
@@ -332,6 +362,39 @@ class TimbreCycleGAN(BaseTimbreModel):
             step = (source_alpha - target_alpha) / source_alpha
             return spec + step * self.generator_ba_.change(spec)
         return spec.clone()
+
+
+_CONTRAST_HARMONICS = 6
+_CONTRAST_DECAY = 0.8
+
+
+def _harmonic_contrast(log_magnitude, f0, centres):
+    """Decay-weighted sum over harmonics k of the log magnitude at k * f0
+    minus that at (k - 1/2) * f0, per frame.
+
+    ``log_magnitude`` is (batch, n_rows, T), ``f0`` (batch, T) in Hz and
+    ``centres`` the rows' centre frequencies (linear or mel); returns
+    (batch, T).
+    """
+    total = torch.zeros_like(f0)
+    for k in range(1, _CONTRAST_HARMONICS + 1):
+        weight = _CONTRAST_DECAY ** (k - 1)
+        audible = (f0 * k < centres[-2]).to(f0.dtype)
+        peak = _at_frequency(log_magnitude, f0 * k, centres)
+        trough = _at_frequency(log_magnitude, f0 * (k - 0.5), centres)
+        total = total + weight * audible * (peak - trough)
+    return total
+
+
+def _at_frequency(values, hz, centres):
+    """``values`` (batch, n_rows, T) interpolated linearly between the rows
+    whose centre frequencies bracket ``hz`` (batch, T)."""
+    upper = torch.searchsorted(centres, hz.contiguous()).clamp(1, len(centres) - 1)
+    lower = upper - 1
+    frac = ((hz - centres[lower]) / (centres[upper] - centres[lower])).clamp(0, 1)
+    low_values = values.gather(1, lower[:, None]).squeeze(1)
+    high_values = values.gather(1, upper[:, None]).squeeze(1)
+    return low_values + frac * (high_values - low_values)
 
 
 def _least_squares(scores, target):

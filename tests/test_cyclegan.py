@@ -107,7 +107,7 @@ def test_discriminators_learn_from_their_own_step(two_instruments):
 def test_history_has_each_loss_and_last_weights_are_kept(tiny_gan):
     h = tiny_gan.history_
     assert tiny_gan.n_epochs_ == len(h["train_loss"]) == 4
-    for key in ("adversarial", "cycle", "identity", "second_adversarial",
+    for key in ("adversarial", "cycle", "identity", "pitch", "second_adversarial",
                 "discriminator", "domain"):
         assert len(h[key]) == 4 and np.isfinite(h[key]).all(), key
     # Adversarial losses do not rank epochs, so the last epoch's weights stay.
@@ -154,3 +154,23 @@ def test_parameters_are_validated(two_instruments):
         TimbreCycleGAN(lambda_cycle=-1).fit(a, b)
     with pytest.raises(ValueError, match="width"):
         TimbreCycleGAN(width=0).fit(a, b)
+
+
+def test_harmonic_contrast_falls_when_troughs_fill(two_instruments):
+    from sktimbre._cyclegan import _harmonic_contrast
+
+    a, _ = two_instruments
+    spec = SpectrogramTransformer().fit(a)
+    clean = harmonic_tone(440.0, [1, 0.5, 0.3, 0.2], seconds=0.5)
+    noisy = clean + 0.05 * np.random.default_rng(0).standard_normal(len(clean))
+    centres = torch.as_tensor(spec.frequencies_, dtype=torch.float32)
+    f0 = torch.full((1, 10), 440.0)
+    contrast = []
+    for clip in (clean, noisy.astype(np.float32)):
+        log_magnitude = torch.log(spec.magnitude(spec.transform(clip)) + 1e-5)
+        contrast.append(_harmonic_contrast(log_magnitude[None, :, 5:15], f0, centres))
+    assert (contrast[0] > contrast[1] + 1).all()
+    # At the wrong f0 (a fifth away) the clean tone's contrast collapses.
+    log_magnitude = torch.log(spec.magnitude(spec.transform(clean)) + 1e-5)
+    wrong = _harmonic_contrast(log_magnitude[None, :, 5:15], f0 * 1.5, centres)
+    assert (contrast[0] > wrong + 1).all()
