@@ -79,6 +79,19 @@ class MatchEQ(TransformerMixin, BaseEstimator):
 
         ``y`` may also hold one label per clip of ``X`` with two classes (the
         sorted first is domain A), as for the timbre models.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sktimbre import MatchEQ
+        >>> rng = np.random.default_rng(0)
+        >>> a = [rng.standard_normal(8000).astype(np.float32) for _ in range(2)]
+        >>> b = [0.5 * clip for clip in a]
+        >>> float(np.round(np.median(MatchEQ().fit(a, b).gain_), 2))
+        0.5
+        >>> eq = MatchEQ().fit(a + b, ["violin", "violin", "flute", "flute"])
+        >>> float(np.round(np.median(eq.gain_), 2))  # "flute" sorts first: A
+        2.0
         """
         clips, _ = check_clips(X, name="X")
         if _is_label_vector(y, clips):
@@ -109,11 +122,36 @@ class MatchEQ(TransformerMixin, BaseEstimator):
         return mirror_clips(out, layout)
 
     def transform(self, X, alpha=1.0):
-        """Filter domain-A audio towards domain B by ``alpha`` in [0, 1]."""
+        """Filter domain-A audio towards domain B by ``alpha`` in [0, 1].
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sktimbre import MatchEQ
+        >>> a = [np.random.default_rng(0).standard_normal(8000).astype(np.float32)]
+        >>> eq = MatchEQ().fit(a, [0.5 * a[0]])
+        >>> for alpha in (0.0, 0.5, 1.0):
+        ...     y = eq.transform(a[0], alpha=alpha)
+        ...     print(alpha, round(float(np.std(y) / np.std(a[0])), 2))
+        0.0 1.0
+        0.5 0.71
+        1.0 0.5
+        """
         check_is_fitted(self)
         return self._apply(X, check_alpha(alpha))
 
     def inverse_transform(self, X):
-        """Filter domain-B audio towards domain A (the inverse filter)."""
+        """Filter domain-B audio towards domain A (the inverse filter).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sktimbre import MatchEQ
+        >>> a = [np.random.default_rng(0).standard_normal(8000).astype(np.float32)]
+        >>> eq = MatchEQ().fit(a, [0.5 * a[0]])
+        >>> y = eq.inverse_transform(0.5 * a[0])
+        >>> round(float(np.std(y) / np.std(a[0])), 2)
+        1.0
+        """
         check_is_fitted(self)
         return self._apply(X, -1.0)

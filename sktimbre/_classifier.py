@@ -149,7 +149,21 @@ class InstrumentClassifier(ClassifierMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
-        """Fit on clips ``X`` and one label per clip ``y`` (two classes)."""
+        """Fit on clips ``X`` and one label per clip ``y`` (two classes).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sktimbre.metrics import InstrumentClassifier
+        >>> t = np.arange(22050) / 22050
+        >>> pure = [np.sin(2 * np.pi * f * t).astype(np.float32) for f in (300, 400)]
+        >>> rich = [np.sign(np.sin(2 * np.pi * f * t)).astype(np.float32) * 0.3
+        ...         for f in (300, 400)]
+        >>> labels = ["flute", "flute", "violin", "violin"]
+        >>> clf = InstrumentClassifier().fit(pure + rich, labels)
+        >>> clf.classes_.tolist()
+        ['flute', 'violin']
+        """
         labels = np.asarray(y)
         self.classes_ = np.unique(labels)
         if len(self.classes_) != 2:

@@ -217,6 +217,17 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         Returns
         -------
         self : SpectrogramTransformer
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sktimbre import SpectrogramTransformer
+        >>> t = np.arange(22050) / 22050
+        >>> violin = [np.sin(2 * np.pi * 220 * t).astype(np.float32)]
+        >>> flute = [np.sin(2 * np.pi * 330 * t).astype(np.float32)]
+        >>> spec = SpectrogramTransformer(n_mels=64).fit(violin, flute)
+        >>> spec.n_freq_, spec.mean_.shape, spec.n_clips_seen_
+        (64, (64,), 2)
         """
         self._check_settings()
         self.device_ = resolve_device(self.device)
@@ -291,6 +302,17 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         S : Spectrogram
             ``(n_freq, n_frames)`` for one clip, ``(n_clips, n_freq, n_frames)``
             for a 2-D array, or a list of 2-D spectrograms for a list.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sktimbre import SpectrogramTransformer
+        >>> clips = np.random.default_rng(0).standard_normal((2, 4096))
+        >>> spec = SpectrogramTransformer().fit(clips)
+        >>> spec.transform(clips).shape
+        (2, 513, 17)
+        >>> [S.shape for S in spec.transform([clips[0], clips[1, :2048]])]
+        [(513, 17), (513, 9)]
         """
         check_is_fitted(self)
         clips, layout = check_clips(X, name="X")
@@ -353,6 +375,19 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         -------
         y : ndarray or list of ndarray
             Audio mirroring the input's layout.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sktimbre import SpectrogramTransformer
+        >>> t = np.arange(22050) / 22050
+        >>> clip = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+        >>> spec = SpectrogramTransformer(n_iter=8).fit([clip])
+        >>> S = spec.transform(clip)
+        >>> spec.inverse_transform(S).shape
+        (22050,)
+        >>> spec.inverse_transform(np.asarray(S)).shape  # a plain array: no lengths
+        (22016,)
         """
         check_is_fitted(self)
         specs, layout = self._check_spectrograms(X)

@@ -126,6 +126,16 @@ def estimate_f0(y, *, sr=22050, fmin=None, fmax=None, frame_length=2048,
     f0 : ndarray of shape (n_frames,)
         Hz; NaN where pYIN found no pitch candidate.
     voiced : ndarray of bool, shape (n_frames,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktimbre.metrics import estimate_f0
+    >>> t = np.arange(11025) / 22050
+    >>> tone = np.sin(2 * np.pi * 440 * t).astype(np.float32)
+    >>> f0, voiced = estimate_f0(tone)
+    >>> round(float(np.median(f0[voiced])))
+    440
     """
     y = check_audio(y, name="y")
     fmin = librosa.note_to_hz("C3") if fmin is None else fmin

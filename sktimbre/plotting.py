@@ -53,10 +53,26 @@ def plot_alpha_spectrograms(source, converted, *, sr=22050, path=None,
     sr : int, default=22050
     path : str or path, optional
         Save the figure there (PNG) and close it.
+    source_label : str, default="input"
+        Title of the input's panel.
 
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from sktimbre.plotting import plot_alpha_spectrograms
+    >>> t = np.arange(8192) / 22050
+    >>> tone = np.sin(2 * np.pi * 440 * t).astype(np.float32)
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> fig = plot_alpha_spectrograms(tone, {0.0: tone, 1.0: 0.5 * tone},
+    ...                               path=f"{folder.name}/alphas.png")
+    >>> [ax.get_title() for ax in fig.axes]
+    ['input', 'alpha = 0', 'alpha = 1']
+    >>> folder.cleanup()
     """
     plt = _pyplot()
     panels = [(source_label, source)] + [
@@ -69,7 +85,32 @@ def plot_alpha_spectrograms(source, converted, *, sr=22050, path=None,
 
 
 def plot_history(history, *, path=None):
-    """Training curves from an estimator's ``history_``."""
+    """Training curves from an estimator's ``history_``.
+
+    Parameters
+    ----------
+    history : dict
+        ``history_`` of a fitted timbre model: ``"epoch"`` and per-epoch
+        lists; every list as long as ``"epoch"`` becomes one curve, other
+        entries (single measurements) are left out.
+    path : str or path, optional
+        Save the figure there (PNG) and close it.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from sktimbre.plotting import plot_history
+    >>> history = {"epoch": [1, 2, 3], "train_loss": [1.0, 0.6, 0.5],
+    ...            "valid_loss": [1.1, 0.7, 0.6], "latent_domain_accuracy": 0.5}
+    >>> fig = plot_history(history)
+    >>> [line.get_label() for line in fig.axes[0].get_lines()]
+    ['train_loss', 'valid_loss']
+    >>> plt.close(fig)
+    """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 3), constrained_layout=True)
     epochs = history["epoch"]
@@ -84,7 +125,32 @@ def plot_history(history, *, path=None):
 
 
 def plot_alpha_sweep(alphas, probabilities, *, path=None, label="P(domain B)"):
-    """A classifier's probability of domain B along alpha (ideal: the diagonal)."""
+    """A classifier's probability of domain B along alpha (ideal: the diagonal).
+
+    Parameters
+    ----------
+    alphas : array-like of float
+        The alphas converted at.
+    probabilities : array-like of float
+        The classifier's probability of domain B for the output at each alpha.
+    path : str or path, optional
+        Save the figure there (PNG) and close it.
+    label : str, default="P(domain B)"
+        Name of the probability, e.g. ``"P(flute)"``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from sktimbre.plotting import plot_alpha_sweep
+    >>> fig = plot_alpha_sweep([0.0, 0.5, 1.0], [0.1, 0.5, 0.9], label="P(flute)")
+    >>> fig.axes[0].get_ylabel()
+    'P(flute)'
+    >>> plt.close(fig)
+    """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4, 3), constrained_layout=True)
     ax.plot(alphas, probabilities, "o-", label=label)

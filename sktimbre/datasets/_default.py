@@ -100,6 +100,15 @@ def render_notes(notes, program, *, sr=22050, seconds, vibrato_seed=0):
     Returns
     -------
     ndarray of shape (int(seconds * sr),), float32, peak 0.8
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktimbre.datasets import render_notes
+    >>> notes = np.array([[0.0, 0.4, 69, 100]])  # A4 for 0.4 s
+    >>> y = render_notes(notes, 40, seconds=0.5)  # violin
+    >>> y.shape, y.dtype, round(float(np.abs(y).max()), 2)
+    ((11025,), dtype('float32'), 0.8)
     """
     tsf = _synth_module()
     synth = tsf.Synth(samplerate=sr)

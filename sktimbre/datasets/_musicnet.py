@@ -325,7 +325,28 @@ def load_musicnet(
 
     Examples
     --------
+    A stand-in copy in MusicNet's layout, with one solo violin and one solo
+    flute recording of 3 s (no label files, so the notes are None):
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
     >>> from sktimbre.datasets import load_musicnet
+    >>> from sktimbre.io import save_audio
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> root = Path(folder.name)
+    >>> _ = (root / "musicnet_metadata.csv").write_text(
+    ...     "id,ensemble\\n1,Solo Violin\\n2,Solo Flute\\n")
+    >>> tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(3 * 44100) / 44100)
+    >>> for rec in (1, 2):
+    ...     _ = save_audio(root / "train_data" / f"{rec}.wav", tone, 44100)
+    >>> data = load_musicnet(root, seconds=1.0)
+    >>> len(data.violin), data.violin[0].shape, data.violin_clip_ids.tolist()
+    (3, (22050,), [1, 1, 1])
+    >>> folder.cleanup()
+
+    On a real copy:
+
     >>> data = load_musicnet("/data/musicnet", seconds=4.0)  # doctest: +SKIP
     >>> len(data.violin), data.violin[0].shape  # doctest: +SKIP
     (1020, (88200,))
