@@ -33,7 +33,15 @@ setup(
         "torch>=2.6",
     ],
     extras_require={
-        "dev": ["pytest>=7", "hypothesis>=6", "ruff>=0.5"],
+        "dev": [
+            "pytest>=7",
+            "hypothesis>=6",
+            "ruff>=0.5",
+            # The documentation site; tests/test_docs.py builds it.
+            "mkdocs>=1.6,<2",
+            "mkdocs-material>=9.5,<10",
+            "mkdocstrings[python]>=1.0,<2",
+        ],
     },
     entry_points={"console_scripts": ["sktimbre=sktimbre.cli:main"]},
     classifiers=[
