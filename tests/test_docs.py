@@ -133,3 +133,10 @@ def test_docs_build_strict_without_warnings(tmp_path):
     api = (tmp_path / "site" / "api.html").read_text(encoding="utf-8")
     for ref, _ in public_names():
         assert f'id="{ref}"' in api, f"the API page does not render {ref}"
+    # Offline: no page loads a script, style, font or picture from the network.
+    for page in (tmp_path / "site").rglob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        remote = re.findall(r'<(?:script|img|source)[^>]*\ssrc="https?:[^"]*"'
+                            r'|<link[^>]*rel="(?:stylesheet|preload|preconnect)"'
+                            r'[^>]*href="https?:[^"]*"', html)
+        assert not remote, f"{page.name} fetches from the network: {remote}"
