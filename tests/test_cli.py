@@ -54,6 +54,19 @@ def test_info(fitted_model):
     assert info["fitted_on"]["n_clips"] == [3, 3]
 
 
+def test_fit_and_convert_with_the_cyclegan(fitted_model, tmp_path):
+    root, _ = fitted_model
+    model = tmp_path / "gan.joblib"
+    run("fit", "--a", str(root / "a"), "--b", str(root / "b"), "--model", "cyclegan",
+        "--param", "max_epochs=1", "--param", "width=8",
+        "--param", "early_stopping=false", "-o", str(model))
+    assert json.loads(run("info", str(model)).stdout)["model"] == "TimbreCycleGAN"
+    run("convert", str(model), str(root / "a" / "0.wav"), "--alpha", "0.5",
+        "-o", str(tmp_path / "half.wav"))
+    out, sr = load_audio(tmp_path / "half.wav")
+    assert sr == 22050 and len(out) == 22050 and np.isfinite(out).all()
+
+
 def test_errors_are_one_line_with_exit_codes(fitted_model, tmp_path):
     _, model = fitted_model
     missing = run("convert", str(model), str(tmp_path / "nope.wav"), "-o",
