@@ -36,6 +36,8 @@ setup(
         "dev": [
             "pytest>=7",
             "hypothesis>=6",
+            # Scale-out: tests/test_search.py runs a search on a LocalCluster.
+            "dask[distributed]>=2024.1",
             "ruff>=0.5",
             # The documentation site; tests/test_docs.py builds it.
             "mkdocs>=1.6,<2",

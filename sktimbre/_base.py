@@ -15,11 +15,11 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from ._device import resolve_device
+from ._device import limit_threads, loadable_device, resolve_device
 from ._features import content_features
 from ._spectrogram import Spectrogram, SpectrogramTransformer, _seed
 from ._validation import as_plain, check_alpha, check_clips, mirror_clips
-from .exceptions import DeviceWarning, TrainingInterrupted
+from .exceptions import TrainingInterrupted
 
 __all__ = ["BaseTimbreModel"]
 
@@ -118,6 +118,9 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         )
 
     def _fit_transformer(self, x_a, x_b):
+        if self._is_warm():
+            # The networks learnt this representation: keep it on a warm fit.
+            return self.spectrogram_
         base = self.spectrogram if self.spectrogram is not None else (
             SpectrogramTransformer()
         )
@@ -155,6 +158,7 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         return _ClipData(tensor, features, f0, domain)
 
     # ---------------------------------------------------------------- fit
+    @limit_threads()
     def fit(self, X, y=None):
         """Learn both timbres from unpaired clips.
 
@@ -175,7 +179,7 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         self
         """
         self._validate_params()
-        warm = self.warm_start and hasattr(self, "history_")
+        warm = self._is_warm()
         self.device_ = resolve_device(self.device)
         transformer, specs_a, specs_b = self._resolve_fit_inputs(X, y)
         self.spectrogram_ = transformer
@@ -184,6 +188,7 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         if not warm:
             self._rng_ = np.random.RandomState(rng.randint(2**31 - 1))
             self._torch_seed_ = int(rng.randint(2**31 - 1))
+            self._split_seed_ = int(rng.randint(2**31 - 1))
         clips = [self._clip_data(s, 0) for s in specs_a] + [
             self._clip_data(s, 1) for s in specs_b
         ]
@@ -191,14 +196,29 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         self.n_clips_ = (len(specs_a), len(specs_b))
         self.n_frames_seen_ = sum(c.n_frames for c in clips)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self._torch_seed_)
-            if not warm:
+            if warm:
+                # Continue the random streams and the weights where the last
+                # fit stopped, so a resumed fit equals an uninterrupted one.
+                torch.set_rng_state(self._torch_rng_state_)
+                self._load_weights(getattr(self, "_resume_state_", None))
+            else:
+                torch.manual_seed(self._torch_seed_)
                 self._build_networks(train)
                 self.history_ = {"epoch": [], "train_loss": [], "valid_loss": []}
-                self._best_state_ = None
+                # The initial weights are the last good ones until an epoch
+                # ends, should the first loss already be NaN.
+                self.best_epoch_ = 0
+                self._best_state_ = self._weights()
                 self._best_loss_ = np.inf
-            self._train(train, valid)
+            self._resume_state_ = None
+            try:
+                self._train(train, valid)
+            finally:
+                self._torch_rng_state_ = torch.get_rng_state()
         return self
+
+    def _is_warm(self):
+        return bool(self.warm_start) and hasattr(self, "_torch_rng_state_")
 
     def _split_validation(self, clips):
         use = self.early_stopping
@@ -213,9 +233,12 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
             use = False
         if not use:
             return clips, []
+        # A generator of its own draws the same split on every (warm) fit and
+        # leaves the training stream untouched.
+        split_rng = np.random.RandomState(self._split_seed_)
         train, valid = [], []
         for group in by_domain:
-            order = self._rng_.permutation(len(group))
+            order = split_rng.permutation(len(group))
             n_valid = max(1, int(round(self.validation_fraction * len(group))))
             valid += [group[i] for i in order[:n_valid]]
             train += [group[i] for i in order[n_valid:]]
@@ -252,10 +275,14 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         start = time.perf_counter()
         no_change = 0
         first = len(self.history_["epoch"])
+        # Whether the current weights are the best-epoch snapshot, so that a
+        # copy of the last weights is needed only when they differ.
+        current_is_best = False
         bar = tqdm(range(first, first + self.max_epochs), disable=not self.verbose,
                    desc=type(self).__name__, unit="epoch")
         try:
             for epoch in bar:
+                current_is_best = False
                 self._set_train_mode(True)
                 totals = {}
                 for _ in range(steps):
@@ -271,11 +298,13 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
                 if valid_loss < self._best_loss_ - 1e-4:
                     self._best_loss_ = valid_loss
                     self._best_state_ = self._snapshot()
+                    current_is_best = True
                     no_change = 0
                 else:
                     no_change += 1
                     if not self._keeps_best_epoch:
                         self._best_state_ = self._snapshot()
+                        current_is_best = True
                 if valid and no_change >= self.n_iter_no_change:
                     break
                 if self.max_time is not None and (
@@ -292,6 +321,9 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
             )
         finally:
             bar.close()
+            if not current_is_best:
+                # A warm fit goes on from here, not from the best epoch.
+                self._resume_state_ = self._weights()
             self._restore_best()
         self._after_training(train, valid_batches)
         self.n_epochs_ = len(self.history_["epoch"])
@@ -335,16 +367,20 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
 
     def _snapshot(self):
         self.best_epoch_ = len(self.history_["epoch"])
+        return self._weights()
+
+    def _weights(self):
         return {
             name: copy.deepcopy(getattr(self, name).state_dict())
             for name in self._module_names
         }
 
-    def _restore_best(self):
-        if getattr(self, "_best_state_", None) is None:
-            return
-        for name, state in self._best_state_.items():
+    def _load_weights(self, weights):
+        for name, state in (weights or {}).items():
             getattr(self, name).load_state_dict(state)
+
+    def _restore_best(self):
+        self._load_weights(getattr(self, "_best_state_", None))
 
     def _set_train_mode(self, mode):
         for name in self._module_names:
@@ -482,17 +518,111 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------ device, pickle
     def _ensure_device(self):
         for name in self._module_names:
-            getattr(self, name).to(self.device_)
+            module = getattr(self, name)
+            # Only when needed: Module.to reassigns every parameter, which
+            # would race with a transform running in another thread.
+            if any(t.device != self.device_ for t in _tensors(module)):
+                module.to(self.device_)
+
+    def save(self, path):
+        """Write the fitted model to a file without pickle.
+
+        The file holds the parameters and fitted state as JSON and the
+        weights (with the optimisers' state, so a ``warm_start`` fit of the
+        loaded model goes on where this one stopped) as safetensors. Unlike
+        a pickle, loading it cannot run code; see :meth:`load`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Where to write; an existing file is replaced. ``.skt`` is the
+            customary extension.
+
+        Returns
+        -------
+        path : pathlib.Path
+            The file written.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from sktimbre import TimbreVAE
+        >>> t = np.arange(11025) / 22050
+        >>> a = [np.sin(2 * np.pi * 220 * t).astype(np.float32)]
+        >>> b = [np.sign(np.sin(2 * np.pi * 330 * t)).astype(np.float32) * 0.2]
+        >>> vae = TimbreVAE(hidden=16, max_epochs=1, early_stopping=False,
+        ...                 random_state=0).fit(a, b)
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> vae.save(f"{folder.name}/vae.skt").name
+        'vae.skt'
+        >>> folder.cleanup()
+        """
+        from ._persistence import save_model
+
+        return save_model(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """Read a model written by :meth:`save`.
+
+        Nothing in the file is unpickled: a pickle, a ``torch.save`` file or
+        any other file that is not a model of this class is refused with a
+        ``ValueError`` (``TypeError`` for a model of another class) before
+        anything in it runs. A model fitted on a GPU loads on the CPU of a
+        machine without one, with a
+        :class:`~sktimbre.exceptions.DeviceWarning`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A file written by :meth:`save`.
+
+        Returns
+        -------
+        model
+            A fitted model whose ``transform`` gives the same output as the
+            saved one's on the same device.
+
+        Raises
+        ------
+        FileNotFoundError
+            If ``path`` does not exist.
+        ValueError
+            If the file is not a model file, is damaged, or uses a format
+            version this sktimbre cannot read (the message says which).
+        TypeError
+            If the file holds a model of another class.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from sktimbre import TimbreVAE
+        >>> t = np.arange(11025) / 22050
+        >>> a = [np.sin(2 * np.pi * 220 * t).astype(np.float32)]
+        >>> b = [np.sign(np.sin(2 * np.pi * 330 * t)).astype(np.float32) * 0.2]
+        >>> vae = TimbreVAE(hidden=16, max_epochs=1, early_stopping=False,
+        ...                 random_state=0).fit(a, b)
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> path = vae.save(f"{folder.name}/vae.skt")
+        >>> loaded = TimbreVAE.load(path)
+        >>> np.array_equal(loaded.transform(a[0], alpha=1.0),
+        ...                vae.transform(a[0], alpha=1.0))
+        True
+        >>> folder.cleanup()
+        """
+        from ._persistence import load_model
+
+        return load_model(cls, path)
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        for name in self._module_names + ("_best_state_",):
+        for name in self._module_names + ("_best_state_", "_resume_state_"):
             if name in state and state[name] is not None:
                 # Store weights as CPU tensors so a model fitted on a GPU
                 # unpickles on a machine without one (as skorch does).
-                buffer = io.BytesIO()
-                torch.save(_to_cpu(state[name]), buffer)
-                state[name] = _TorchBlob(buffer.getvalue())
+                state[name] = _TorchBlob(_serialise(_to_cpu(state[name])))
         for name in self._optimizer_names:
             if name in state:
                 state[name] = _TorchBlob(_serialise(_to_cpu(state[name].state_dict())))
@@ -505,14 +635,8 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         optimizer_states = {name: state.pop(name) for name in self._optimizer_names
                             if name in state}
         self.__dict__.update(state)
-        if "device_" in state and self.device_.type == "cuda" and (
-            not torch.cuda.is_available()
-        ):
-            warnings.warn(
-                "This model was fitted on CUDA but no GPU is available; it was "
-                "loaded on the CPU.", DeviceWarning, stacklevel=2,
-            )
-            self.device_ = torch.device("cpu")
+        if "device_" in state:
+            self.device_ = loadable_device(self.device_)
         if optimizer_states:
             self._ensure_device()
             self._build_optimizers()
@@ -537,6 +661,11 @@ class _TorchBlob:
     def load(self):
         return torch.load(io.BytesIO(self.payload), map_location="cpu",
                           weights_only=False)
+
+
+def _tensors(module):
+    yield from module.parameters()
+    yield from module.buffers()
 
 
 def _serialise(obj):

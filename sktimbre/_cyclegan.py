@@ -40,9 +40,11 @@ class TimbreCycleGAN(BaseTimbreModel):
         Gated residual blocks per generator.
     discriminator_width : int, default=64
         Channels of the discriminators' first layer.
-    lambda_cycle : float, default=10.0
-        Weight of the cycle-consistency loss.
-    lambda_identity : float, default=5.0
+    lambda_cycle : float, default=7.0
+        Weight of the cycle-consistency loss. Higher brings pieces back more
+        faithfully through both generators but slows the translation: at 10
+        a default-length CPU fit stays at the identity.
+    lambda_identity : float, default=0.5
         Weight of the identity loss, which asks each generator to leave its
         own target instrument unchanged.
     second_adversarial : bool, default=True
@@ -59,22 +61,25 @@ class TimbreCycleGAN(BaseTimbreModel):
     spectrogram : SpectrogramTransformer, optional
         Settings for raw-audio input when no spectrogram comes from a
         preceding pipeline step; a default one otherwise.
-    lr : float, default=5e-4
+    lr : float, default=2e-3
         Adam learning rate of the generators and the discriminators
         (betas 0.5, 0.999, as GANs use).
     batch_size : int, default=8
-        Crops per step from each instrument.
+        Crops per step, half from each instrument.
     crop_frames : int, default=64
         Frames per training crop.
-    max_epochs : int, default=120
+    max_epochs : int, default=72
         Epochs at most; an epoch shows the networks every training frame
         about once.
     max_time : float, optional
         Seconds of training at most, for a predictable cost.
-    early_stopping : bool, default=True
-        Hold out ``validation_fraction`` of each instrument's clips, keep the
-        weights with the lowest held-out cycle-plus-identity error and stop
-        after ``n_iter_no_change`` epochs without improvement.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of each instrument's clips and stop
+        after ``n_iter_no_change`` epochs without improvement of their cycle
+        plus identity error. Off by default: that error grows while the
+        translation moves away from the identity, which is the point of
+        training. The last epoch's weights are kept either way, since
+        adversarial losses do not rank epochs by quality.
     validation_fraction : float, default=0.1
     n_iter_no_change : int, default=20
     chunk_frames : int, default=1024
@@ -166,18 +171,18 @@ class TimbreCycleGAN(BaseTimbreModel):
         width=128,
         n_residual_blocks=6,
         discriminator_width=64,
-        lambda_cycle=10.0,
-        lambda_identity=5.0,
+        lambda_cycle=7.0,
+        lambda_identity=0.5,
         second_adversarial=True,
         lambda_pitch=1.0,
         alpha=0.5,
         spectrogram=None,
-        lr=5e-4,
+        lr=2e-3,
         batch_size=8,
         crop_frames=64,
-        max_epochs=120,
+        max_epochs=72,
         max_time=None,
-        early_stopping=True,
+        early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=20,
         chunk_frames=1024,

@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._device import resolve_device
+from ._device import loadable_device, resolve_device
 from ._dsp import griffinlim, mel_to_linear, stft
 from ._validation import as_plain, check_clips, mirror_clips, pad_short_clips
 
@@ -496,6 +496,13 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
             generator=generator,
         )
         return audio.cpu().numpy()
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "device_" in state:
+            # Fitted on a GPU, unpickled where there is none: go on on the CPU.
+            self.device_ = loadable_device(self.device_,
+                                           what="This spectrogram transformer")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

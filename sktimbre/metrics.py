@@ -8,6 +8,7 @@ import librosa
 import numpy as np
 
 from ._classifier import InstrumentClassifier, timbre_features
+from ._scorers import conversion_scorer, make_timbre_scorer, reconstruction_scorer
 from ._validation import check_audio
 
 __all__ = [
@@ -17,6 +18,9 @@ __all__ = [
     "estimate_f0",
     "InstrumentClassifier",
     "timbre_features",
+    "make_timbre_scorer",
+    "reconstruction_scorer",
+    "conversion_scorer",
 ]
 
 
