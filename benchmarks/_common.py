@@ -34,14 +34,15 @@ def markdown_table(header, rows):
     return "\n".join(lines)
 
 
-def write_section(name, body):
-    """Replace (or append) the section ``name`` of docs/benchmarks.md."""
+def write_section(name, body, path=RESULTS):
+    """Replace (or append) the section ``name`` of docs/benchmarks.md (or
+    of another page of docs/ that shows the same measurements)."""
     DOCS.mkdir(exist_ok=True)
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     block = f"{start}\n{body.strip()}\n{end}"
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else (
         text.rstrip() + "\n\n" + block + "\n"
     )
-    RESULTS.write_text(text)
+    path.write_text(text)
