@@ -17,7 +17,13 @@ from tqdm.auto import tqdm
 
 from ._device import limit_threads, loadable_device, resolve_device
 from ._features import content_features
-from ._spectrogram import Spectrogram, SpectrogramTransformer, _seed
+from ._spectrogram import (
+    Spectrogram,
+    SpectrogramTransformer,
+    _seed,
+    describe,
+    same_transformer,
+)
 from ._validation import as_plain, check_alpha, check_clips, mirror_clips
 from .exceptions import TrainingInterrupted
 
@@ -132,18 +138,9 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
     @staticmethod
     def _to_specs(transformer, X, name):
         """Normalised spectrograms (list of 2-D arrays) of clips or spectrograms."""
-        if _carried_transformer(X) is not None:
-            return [np.asarray(s, dtype=np.float32) for s in _spec_items(X)]
-        if _is_spectrogram_input(X):
-            specs = [np.asarray(s, dtype=np.float32) for s in _spec_items(X)]
-            for i, spec in enumerate(specs):
-                if spec.shape[0] != transformer.n_freq_:
-                    raise ValueError(
-                        f"{name}[{i}] has {spec.shape[0]} frequency rows but the "
-                        f"spectrogram settings give {transformer.n_freq_}; pass "
-                        "audio, or spectrograms from the same transformer."
-                    )
-            return specs
+        if _carried_transformer(X) is not None or _is_spectrogram_input(X):
+            return [np.asarray(s, dtype=np.float32)
+                    for s in _check_spectrograms(_spec_items(X), transformer, name)]
         clips, _ = check_clips(X, name=name)
         specs = transformer.transform(clips)
         return [np.asarray(s) for s in specs]
@@ -427,20 +424,14 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         self._ensure_device()
         X = as_plain(X)
         transformer = self.spectrogram_
-        carried = _carried_transformer(X)
-        if carried is not None and not _same_transformer(carried, transformer):
-            raise ValueError(
-                "X was made by a SpectrogramTransformer with other settings "
-                f"({_describe(carried)}) than the one this model was fitted with "
-                f"({_describe(transformer)}); transform the audio with the "
-                "model's own spectrogram_ transformer."
-            )
+        self._check_carried(X)
         audio_in = not _is_spectrogram_input(X)
         if audio_in:
             clips, layout = check_clips(X, name="X")
             specs = transformer.transform(clips)
         else:
-            specs, layout = _spec_items(X), _spec_layout(X)
+            specs = _check_spectrograms(_spec_items(X), transformer, "X")
+            layout = _spec_layout(X)
         outputs = []
         for spec in specs:
             timbre = getattr(spec, "timbre", None)
@@ -474,6 +465,17 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
             )
         return mirror_clips(outputs, layout)
 
+    def _check_carried(self, X):
+        carried = _carried_transformer(X)
+        if carried is not None and not same_transformer(carried,
+                                                        self.spectrogram_):
+            raise ValueError(
+                "X was made by a SpectrogramTransformer with other settings "
+                f"({describe(carried)}) than the one this model was fitted with "
+                f"({describe(self.spectrogram_)}); transform the audio with the "
+                "model's own spectrogram_ transformer."
+            )
+
     @torch.no_grad()
     def _estimate_source_alpha(self, spec):
         """P(domain B) of a clip, from the input domain classifier."""
@@ -497,7 +499,12 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
                               data.f0[lo:hi][None], None)
             converted = self._convert_chunk(chunk, source_alpha, target_alpha)
             out[:, start:stop] = converted[0, :, start - lo:stop - lo]
-        return out.cpu().numpy()
+        out = out.cpu().numpy()
+        # A silent frame has no pitch or timbre to render, and a decoder told
+        # "no loudness" may still paint a noise floor: keep silence silent.
+        silent = self.spectrogram_._silent_frames(spec)
+        out[:, silent] = spec[:, silent]
+        return out
 
     def score(self, X, y=None):
         """Negative mean absolute reconstruction error of ``X`` at its own timbre.
@@ -507,6 +514,8 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         the scorers in :mod:`sktimbre.metrics` to compare across settings.
         """
         check_is_fitted(self)
+        X = as_plain(X)
+        self._check_carried(X)
         items = self._to_specs(self.spectrogram_, X, "X")
         errors = []
         for spec in items:
@@ -745,18 +754,24 @@ def _is_label_vector(y, X):
     return arr.ndim == 1 and (arr.dtype.kind not in "f" or len(arr) == len(_as_items(X)))
 
 
-def _same_transformer(a, b):
-    if a is b:
-        return True
-    keys = ("sr", "n_fft", "hop_length", "win_length", "n_mels", "fmin", "fmax",
-            "normalize")
-    same = all(getattr(a, k) == getattr(b, k) for k in keys)
-    return same and np.allclose(a.mean_, b.mean_) and np.allclose(a.scale_, b.scale_)
-
-
-def _describe(transformer):
-    return (f"sr={transformer.sr}, n_fft={transformer.n_fft}, hop_length="
-            f"{transformer.hop_length}, n_mels={transformer.n_mels}")
+def _check_spectrograms(specs, transformer, name):
+    """Refuse spectrograms the networks cannot read: the wrong number of rows
+    (another n_fft or n_mels), no frames, or NaN/inf values."""
+    for i, spec in enumerate(specs):
+        shape = np.shape(spec)
+        if len(shape) != 2 or shape[0] != transformer.n_freq_ or shape[1] == 0:
+            raise ValueError(
+                f"{name}[{i}] has shape {shape} but this model reads "
+                f"({transformer.n_freq_}, n_frames) spectrograms with n_frames "
+                f">= 1 ({describe(transformer)}); pass audio, or spectrograms "
+                "from the model's own spectrogram_ transformer."
+            )
+        if not np.isfinite(spec).all():
+            raise ValueError(
+                f"{name}[{i}] holds NaN or infinite values; a spectrogram from "
+                "transform is always finite, so check what produced it."
+            )
+    return specs
 
 
 def torch_seed(random_state):

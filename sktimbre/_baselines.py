@@ -64,14 +64,22 @@ class MatchEQ(TransformerMixin, BaseEstimator):
         self.smoothing = smoothing
         self.max_gain_db = max_gain_db
 
-    def _average_spectrum(self, clips):
+    def _average_spectrum(self, clips, name):
         frames = []
         for clip in clips:
             mag = np.abs(librosa.stft(clip, n_fft=self.n_fft,
                                       hop_length=self.hop_length))
             energy = mag.sum(axis=0)
             frames.append(mag[:, energy > 0.01 * energy.max()])
-        return np.concatenate(frames, axis=1).mean(axis=1) + 1e-8
+        frames = np.concatenate(frames, axis=1)
+        if frames.shape[1] == 0:
+            # Silence has no spectrum: the mean of no frames would be NaN and
+            # every later transform NaN too.
+            raise ValueError(
+                f"the clips of {name} are silent (every sample is 0), so "
+                "there is no spectrum to match; pass recordings with sound."
+            )
+        return frames.mean(axis=1) + 1e-8
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -104,7 +112,8 @@ class MatchEQ(TransformerMixin, BaseEstimator):
             b = [c for c, label in zip(clips, labels) if label == classes[1]]
         else:
             a, b = clips, check_clips(y, name="y")[0]
-        ratio = self._average_spectrum(b) / self._average_spectrum(a)
+        ratio = self._average_spectrum(b, "domain B") / self._average_spectrum(
+            a, "domain A")
         log_gain = uniform_filter1d(np.log(ratio), self.smoothing, mode="nearest")
         limit = self.max_gain_db / 20 * np.log(10)
         self.gain_ = np.exp(np.clip(log_gain, -limit, limit))

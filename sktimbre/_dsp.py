@@ -111,13 +111,20 @@ def griffinlim(
     weight = momentum / (1.0 + momentum)
     tprev = None
     tiny = torch.finfo(magnitude.dtype).tiny
+    # Iterate on a signal whose STFT has as many frames as ``magnitude``: a
+    # clip zero-padded to n_fft (or a ``length`` that is not the frames'
+    # own) would otherwise re-analyse to another frame count.
+    n_frames = magnitude.shape[-1]
+    span = length if 1 + length // hop_length == n_frames else (
+        (n_frames - 1) * hop_length)
     for _ in range(n_iter):
-        inverse = istft(magnitude * angles, length=length, **kwargs)
+        inverse = istft(magnitude * angles, length=span, **kwargs)
         rebuilt = stft(inverse, **kwargs)
         angles = rebuilt if tprev is None else rebuilt - weight * tprev
         angles = angles / (angles.abs() + tiny)
         tprev = rebuilt
-    return istft(magnitude * angles, length=length, **kwargs)
+    return istft(magnitude * angles, length=max(span, length), **kwargs)[
+        ..., :length]
 
 
 def mel_to_linear(mel, mel_basis, *, n_iter=100):

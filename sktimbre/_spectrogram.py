@@ -390,6 +390,17 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         (22016,)
         """
         check_is_fitted(self)
+        carried = getattr(X, "transformer", None)
+        if isinstance(X, (list, tuple)) and X:
+            carried = getattr(X[0], "transformer", None)
+        if carried is not None and not same_transformer(carried, self):
+            # Another transformer's normalisation or frame layout would turn
+            # into audio of the wrong level, rate or length without an error.
+            raise ValueError(
+                f"X was made by a SpectrogramTransformer with other settings "
+                f"({describe(carried)}) than this one ({describe(self)}); invert "
+                "it with the transformer that made it, X.transformer."
+            )
         specs, layout = self._check_spectrograms(X)
         if phase is not None:
             phases = [np.asarray(phase)] if layout == "single" else list(phase)
@@ -444,6 +455,11 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
                 f"({self.n_freq_}, n_frames) spectrograms (n_fft={self.n_fft}, "
                 f"n_mels={self.n_mels}); invert with the transformer that made it."
             )
+        if arr.shape[1] == 0:
+            raise ValueError(
+                f"{where} has shape {arr.shape}: no frames to invert; pass a "
+                "spectrogram of at least one frame."
+            )
         if arr.dtype.kind not in "fi":
             raise TypeError(f"{where} has dtype {arr.dtype}; pass a real array.")
         if not np.isfinite(arr).all():
@@ -470,6 +486,13 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
             basis = torch.as_tensor(self.mel_basis_, device=device)
             magnitude = mel_to_linear(magnitude, basis)
         return magnitude
+
+    def _silent_frames(self, S):
+        """Boolean mask of the frames of ``S`` (``(n_freq, n_frames)``) whose
+        every bin is at the log floor: digital silence in the source clip."""
+        log_mag = np.asarray(S, dtype=np.float64) * self.scale_[:, None] + (
+            self.mean_[:, None])
+        return (log_mag < np.log(2 * _AMIN)).all(axis=0)
 
     def _invert(self, S, length, phase, generator):
         magnitude = self.magnitude(S)
@@ -509,6 +532,21 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = True
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
+
+
+def same_transformer(a, b):
+    """Whether two fitted transformers make interchangeable spectrograms."""
+    if a is b:
+        return True
+    keys = ("sr", "n_fft", "hop_length", "win_length", "n_mels", "fmin", "fmax",
+            "normalize")
+    same = all(getattr(a, k) == getattr(b, k) for k in keys)
+    return same and np.allclose(a.mean_, b.mean_) and np.allclose(a.scale_, b.scale_)
+
+
+def describe(transformer):
+    return (f"sr={transformer.sr}, n_fft={transformer.n_fft}, hop_length="
+            f"{transformer.hop_length}, n_mels={transformer.n_mels}")
 
 
 def _holds_clips(y):

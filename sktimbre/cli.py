@@ -201,9 +201,20 @@ def _load_model(path):
 
     if not Path(path).is_file():
         raise FileNotFoundError(f"model file {path} does not exist")
-    model = joblib.load(path)
+    try:
+        model = joblib.load(path)
+    except Exception as exc:  # noqa: BLE001 - unpickling raises anything
+        # A damaged or foreign file fails deep in pickle (KeyError: 110,
+        # "invalid load key"): say which file and what it should be.
+        raise ValueError(
+            f"{path} is not a model file written by `sktimbre fit` "
+            f"({type(exc).__name__}: {exc}); fit one with `sktimbre fit`."
+        ) from exc
     if not isinstance(model, BaseTimbreModel):
         raise ValueError(f"{path} holds a {type(model).__name__}, not a timbre model")
+    if not hasattr(model, "history_"):
+        raise ValueError(f"{path} holds an unfitted {type(model).__name__}; "
+                         "fit one with `sktimbre fit`.")
     return model
 
 
@@ -253,6 +264,15 @@ def _info(args):
     return 0
 
 
+def _at_least_two(text):
+    count = int(text)
+    if count < 2:
+        raise argparse.ArgumentTypeError(
+            f"{count} is too few: a sweep writes N >= 2 files from alpha 0 to 1; "
+            "use --alpha for one file")
+    return count
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="sktimbre", description="Learn two instruments' timbres and render "
@@ -279,7 +299,8 @@ def _parser():
     conv.add_argument("input")
     group = conv.add_mutually_exclusive_group()
     group.add_argument("--alpha", type=float, default=0.5)
-    group.add_argument("--sweep", type=int, help="write N files, alpha 0..1")
+    group.add_argument("--sweep", type=_at_least_two,
+                       help="write N files, alpha 0..1")
     conv.add_argument("-o", "--output", required=True)
     conv.set_defaults(run=_convert)
     info = sub.add_parser("info", help="describe a fitted model")

@@ -317,7 +317,8 @@ def load_musicnet(
         missing; checked before any audio is decoded.
     ValueError
         If an instrument has no solo recordings (the message lists those
-        there are) or none in ``split``.
+        there are) or none in ``split``, or if its recordings give no clip
+        (all silence, or shorter than half a clip once silence is cut).
 
     See Also
     --------
@@ -371,6 +372,10 @@ def load_musicnet(
             y, _ = load_audio(wav, sr=sr)
             if top_db is None:
                 intervals = np.array([[0, len(y)]])
+            elif not np.any(y):
+                # librosa measures silence relative to the peak, so a
+                # recording of zeros would count as all sound.
+                intervals = np.zeros((0, 2), dtype=np.int64)
             else:
                 intervals = librosa.effects.split(y, top_db=top_db)
             # Joined end to end without fades: the cuts fall where the level
@@ -403,6 +408,14 @@ def load_musicnet(
                     f"{len(kept) / sr:.1f} s after trimming -> "
                     f"{len(starts)} clip(s)"
                 )
+        if not clips:
+            # An empty list would only fail later, in fit, far from the cause.
+            raise ValueError(
+                f"the solo {name} recordings {used} give no clip of "
+                f"seconds={seconds}: after removing silence (top_db={top_db}) "
+                "each is shorter than half a clip. Pass a smaller seconds, a "
+                "larger top_db or top_db=None."
+            )
         out[name] = clips
         out[f"{name}_clip_ids"] = np.array(clip_ids, dtype=np.int64)
         out[f"{name}_notes"] = clip_notes
