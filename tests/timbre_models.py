@@ -39,6 +39,16 @@ def tiny(cls, **params):
     return cls(**{k: v for k, v in settings.items() if k in valid})
 
 
+def tiny_pipeline(cls, **params):
+    """An unfitted ``Pipeline`` of a fast spectrogram step and ``tiny(cls)``."""
+    from sklearn.pipeline import Pipeline
+
+    from sktimbre import SpectrogramTransformer
+
+    return Pipeline([("spec", SpectrogramTransformer(n_iter=4, device="cpu")),
+                     ("model", tiny(cls, **params))])
+
+
 def short_pair(n_clips=2, seconds=0.5):
     """Unpaired clips of two synthetic timbres, bright (A) and pure (B)."""
     rng = np.random.default_rng(0)

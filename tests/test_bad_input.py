@@ -1,0 +1,685 @@
+"""Every public entry point against bad input, as one table of cases.
+
+Each case either raises the right error with a message that names the problem
+and the fix, or, where the documented behaviour is to accept the input
+(short clips are zero-padded with a warning, silence stays silent, samples
+beyond [-1, 1] are taken as they are, files at other rates are resampled),
+checks that behaviour exactly. Every case also checks that the caller's input,
+array or file, is unchanged afterwards.
+"""
+
+import copy
+import re
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import joblib
+import numpy as np
+import pytest
+import soundfile as sf
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.validation import check_is_fitted
+
+from sktimbre import MatchEQ, SpectrogramTransformer, TimbreCycleGAN, TimbreVAE, convert
+from sktimbre.cli import main
+from sktimbre.datasets import load_musicnet
+from sktimbre.io import load_audio, save_audio
+
+from .conftest import SR
+from .timbre_models import one_torch_thread, short_pair, tiny  # noqa: F401
+
+N = SR // 2  # samples of the clips fed in: 0.5 s
+
+
+def tiny_vae(**params):
+    return tiny(TimbreVAE, hidden=8, **params)
+
+
+def tiny_spectrogram(**params):
+    return SpectrogramTransformer(n_iter=4, device="cpu", **params)
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    """The fitted estimators every case reuses, fitted once."""
+    a, b = short_pair(n_clips=2, seconds=0.5)
+    pipe = Pipeline([("spec", tiny_spectrogram()), ("vae", tiny_vae())])
+    others = {
+        "n_fft": tiny_spectrogram(n_fft=512, hop_length=128),
+        "n_mels": tiny_spectrogram(n_mels=64),
+        "sr": tiny_spectrogram(sr=16000),
+    }
+    return SimpleNamespace(
+        a=a, b=b, x=a[0],
+        spec=tiny_spectrogram().fit(a, b),
+        vae=tiny_vae().fit(a, b),
+        gan=tiny(TimbreCycleGAN).fit(a, b),
+        eq=MatchEQ().fit(a, b),
+        pipe=pipe.fit(a, b),
+        others={k: t.fit(a, b) for k, t in others.items()},
+    )
+
+
+# ------------------------------------------------------------ expectations
+class Raises:
+    """The call raises ``error`` with a message matching ``match``."""
+
+    def __init__(self, error, match):
+        self.error, self.match = error, match
+
+
+class Accepts:
+    """The call succeeds; ``check(out, x, ctx)`` asserts what it returns.
+    ``warns`` is the one warning expected, ``(category, match)``, or None for
+    no UserWarning or RuntimeWarning at all."""
+
+    def __init__(self, check, warns=None):
+        self.check, self.warns = check, warns
+
+
+def run_case(call, x, expect, ctx):
+    before = copy.deepcopy(x)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if isinstance(expect, Raises):
+            with pytest.raises(expect.error, match=expect.match):
+                call(ctx, x)
+        else:
+            out = call(ctx, x)
+    if isinstance(expect, Accepts):
+        expect.check(out, x, ctx)
+        loud = [w for w in caught
+                if issubclass(w.category, (UserWarning, RuntimeWarning))]
+        if expect.warns is None:
+            assert not loud, [str(w.message) for w in loud]
+        else:
+            category, match = expect.warns
+            assert loud and all(issubclass(w.category, category) for w in loud)
+            assert any(match in str(w.message) for w in loud), loud[0].message
+    assert_unchanged(x, before)
+
+
+def assert_unchanged(x, before):
+    if isinstance(x, np.ndarray):
+        assert x.dtype == before.dtype
+        np.testing.assert_array_equal(x, before)
+        for name in ("lengths", "phase", "timbre"):
+            now, then = getattr(x, name, None), getattr(before, name, None)
+            assert (now is None and then is None) or np.array_equal(now, then)
+    else:
+        assert x == before
+
+
+def finite_like(out, x, ctx):
+    out = np.asarray(out)
+    assert out.shape == np.shape(x) and np.isfinite(out).all()
+
+
+def silent_like(out, x, ctx):
+    finite_like(out, x, ctx)
+    assert np.abs(out).max() < 1e-6
+
+
+def fitted(out, x, ctx):
+    check_is_fitted(out)
+
+
+# --------------------------------------------------------------- audio in
+def _fit(make):
+    return lambda ctx, x: make().fit([x, x], ctx.b)
+
+
+FITS = {
+    "SpectrogramTransformer.fit": _fit(tiny_spectrogram),
+    "TimbreVAE.fit": _fit(tiny_vae),
+    "TimbreCycleGAN.fit": _fit(lambda: tiny(TimbreCycleGAN)),
+    "MatchEQ.fit": _fit(MatchEQ),
+}
+APPLIES = {
+    "SpectrogramTransformer.transform": lambda ctx, x: ctx.spec.transform(x),
+    "TimbreVAE.transform": lambda ctx, x: ctx.vae.transform(x, alpha=1.0),
+    "TimbreVAE.inverse_transform": lambda ctx, x: ctx.vae.inverse_transform(x),
+    "TimbreCycleGAN.transform": lambda ctx, x: ctx.gan.transform(x, alpha=1.0),
+    "TimbreCycleGAN.inverse_transform": lambda ctx, x: ctx.gan.inverse_transform(x),
+    "MatchEQ.transform": lambda ctx, x: ctx.eq.transform(x),
+    "MatchEQ.inverse_transform": lambda ctx, x: ctx.eq.inverse_transform(x),
+    "convert[Pipeline]": lambda ctx, x: convert(ctx.pipe, x, alpha=1.0),
+    "convert[TimbreCycleGAN]": lambda ctx, x: convert(ctx.gan, x, alpha=0.5),
+}
+
+
+def _save(ctx, x):
+    return save_audio(ctx.tmp / "out.wav", x, SR)
+
+
+BAD_AUDIO = {
+    "nan": lambda x: np.where(np.arange(N) == 7, np.nan, x).astype(np.float32),
+    "inf": lambda x: np.where(np.arange(N) == 7, -np.inf, x).astype(np.float32),
+    "empty": lambda x: np.zeros(0, dtype=np.float32),
+    "shorter_than_n_fft": lambda x: x[:100].copy(),
+    "int16_pcm": lambda x: (x * 32767).astype(np.int16),
+    "stereo_channels_first": lambda x: np.stack([x, 0.5 * x]),
+    "stereo_channels_last": lambda x: np.stack([x, 0.5 * x], axis=1),
+    "silence": lambda x: np.zeros(N, dtype=np.float32),
+    "clipping": lambda x: 4 * x,
+}
+
+NAN = Raises(ValueError, r"NaN or infinite sample.*np\.nan_to_num")
+INT16 = Raises(TypeError, r"integer dtype int16 \(PCM.*astype\(np\.float32\)")
+EMPTY = Raises(ValueError, r"is empty.*Drop empty clips")
+MULTICHANNEL = Raises(ValueError, r"multichannel.*mean\(axis=1\)")
+SHORT_WARNING = (UserWarning, "n_fft=1024")
+
+
+def per_channel(call):
+    """A (n_channels, n_samples) array is a batch: each row converted alone."""
+    def check(out, x, ctx):
+        assert np.shape(out)[0] == 2
+        for row, got in zip(x, out):
+            np.testing.assert_allclose(got, call(ctx, row), rtol=0, atol=1e-5)
+    return check
+
+
+def silent_spectrogram(out, x, ctx):
+    assert out.shape[0] == ctx.spec.n_freq_ and np.isfinite(out).all()
+    assert ctx.spec._silent_frames(out).all()
+    assert np.abs(ctx.spec.inverse_transform(out)).max() < 1e-6
+
+
+def spectrogram_of(out, x, ctx):
+    assert out.shape[0] == ctx.spec.n_freq_ and np.isfinite(out).all()
+    assert out.lengths == len(x)
+
+
+def written(channels, peak=None):
+    def check(path, x, ctx):
+        y, sr = load_audio(path, mono=False)
+        assert sr == SR and y.shape == (channels, np.shape(x)[-1])
+        expected = np.atleast_2d(x) if peak is None else np.clip(np.atleast_2d(x),
+                                                                   -peak, peak)
+        np.testing.assert_allclose(y, expected, atol=1e-4)
+    return check
+
+
+def expect_audio(entry, bad):
+    if bad in ("nan", "inf"):
+        return NAN
+    if bad == "empty":
+        return EMPTY
+    if bad == "int16_pcm":
+        return INT16
+    if entry == "save_audio":
+        return {
+            "shorter_than_n_fft": Accepts(written(1)),
+            "stereo_channels_first": Accepts(written(2)),
+            "stereo_channels_last": Raises(ValueError, r"channels first.*pass y\.T"),
+            "silence": Accepts(written(1)),
+            "clipping": Accepts(written(1, peak=1.0),
+                                warns=(UserWarning, "above full scale")),
+        }[bad]
+    fit = entry in FITS
+    if bad == "stereo_channels_last" or (fit and bad == "stereo_channels_first"):
+        return MULTICHANNEL
+    if bad == "stereo_channels_first":
+        return Accepts(per_channel(APPLIES[entry]))
+    if fit:
+        if bad == "silence" and entry == "MatchEQ.fit":
+            return Raises(ValueError, r"domain A are silent.*recordings with sound")
+        return Accepts(fitted, warns=SHORT_WARNING if bad.startswith("short") else None)
+    spectrogram = entry == "SpectrogramTransformer.transform"
+    if bad == "silence":
+        return Accepts(silent_spectrogram if spectrogram else silent_like)
+    check = spectrogram_of if spectrogram else finite_like
+    return Accepts(check, warns=SHORT_WARNING if bad.startswith("short") else None)
+
+
+AUDIO_CASES = [
+    pytest.param(entry, bad, id=f"{entry}-{bad}")
+    for entry in [*FITS, *APPLIES, "save_audio"]
+    for bad in BAD_AUDIO
+]
+
+
+@pytest.mark.parametrize("entry, bad", AUDIO_CASES)
+def test_audio_input(ctx, tmp_path, entry, bad):
+    ctx.tmp = tmp_path
+    call = {**FITS, **APPLIES, "save_audio": _save}[entry]
+    run_case(call, BAD_AUDIO[bad](ctx.x), expect_audio(entry, bad), ctx)
+
+
+# --------------------------------------------------------- spectrograms in
+SPECTROGRAM_TAKERS = {
+    "SpectrogramTransformer.inverse_transform":
+        (lambda ctx: ctx.spec, lambda ctx, S: ctx.spec.inverse_transform(S)),
+    "TimbreVAE.transform":
+        (lambda ctx: ctx.pipe["spec"], lambda ctx, S: ctx.pipe["vae"].transform(S)),
+    "TimbreVAE.inverse_transform":
+        (lambda ctx: ctx.pipe["spec"],
+         lambda ctx, S: ctx.pipe["vae"].inverse_transform(S)),
+    "TimbreVAE.score":
+        (lambda ctx: ctx.pipe["spec"], lambda ctx, S: ctx.pipe["vae"].score(S)),
+    "TimbreCycleGAN.transform":
+        (lambda ctx: ctx.gan.spectrogram_, lambda ctx, S: ctx.gan.transform(S)),
+    "TimbreCycleGAN.inverse_transform":
+        (lambda ctx: ctx.gan.spectrogram_,
+         lambda ctx, S: ctx.gan.inverse_transform(S)),
+}
+
+
+def _with_nan(own, ctx):
+    S = own.transform(ctx.x)
+    S[3, 4] = np.nan
+    return S
+
+
+BAD_SPECTROGRAMS = {
+    "nan": (_with_nan, Raises(ValueError, r"NaN or infinite values.*check what")),
+    "no_frames": (lambda own, ctx: np.zeros((1, own.n_freq_, 0), np.float32),
+                  Raises(ValueError, r"no frames|n_frames >= 1")),
+    "other_n_fft": (lambda own, ctx: ctx.others["n_fft"].transform(ctx.x),
+                    Raises(ValueError, r"other settings \(.*n_fft=512.*transformer")),
+    "other_n_mels": (lambda own, ctx: ctx.others["n_mels"].transform(ctx.x),
+                     Raises(ValueError, r"other settings \(.*n_mels=64.*transformer")),
+    "other_sr": (lambda own, ctx: ctx.others["sr"].transform(ctx.x),
+                 Raises(ValueError, r"other settings \(sr=16000.*transformer")),
+    "plain_array_other_n_fft":
+        (lambda own, ctx: np.asarray(ctx.others["n_fft"].transform(ctx.x))[None],
+         Raises(ValueError, r"shape \(257, \d+\).*\(513, n_frames\)")),
+    "plain_array_other_n_mels":
+        (lambda own, ctx: np.asarray(ctx.others["n_mels"].transform(ctx.x))[None],
+         Raises(ValueError, r"shape \(64, \d+\).*\(513, n_frames\)")),
+}
+
+
+@pytest.mark.parametrize("entry, bad", [
+    pytest.param(entry, bad, id=f"{entry}-{bad}")
+    for entry in SPECTROGRAM_TAKERS for bad in BAD_SPECTROGRAMS
+])
+def test_spectrogram_input(ctx, entry, bad):
+    own, call = SPECTROGRAM_TAKERS[entry]
+    make, expect = BAD_SPECTROGRAMS[bad]
+    run_case(call, make(own(ctx), ctx), expect, ctx)
+
+
+# ------------------------------------------------------------------ alpha
+ALPHA_TAKERS = {
+    "TimbreVAE.transform": lambda ctx, x, alpha: ctx.vae.transform(x, alpha=alpha),
+    "TimbreCycleGAN.transform":
+        lambda ctx, x, alpha: ctx.gan.transform(x, alpha=alpha),
+    "MatchEQ.transform": lambda ctx, x, alpha: ctx.eq.transform(x, alpha=alpha),
+    "convert[Pipeline]": lambda ctx, x, alpha: convert(ctx.pipe, x, alpha=alpha),
+    "convert[TimbreCycleGAN]": lambda ctx, x, alpha: convert(ctx.gan, x, alpha=alpha),
+    "TimbreVAE(alpha=).fit":
+        lambda ctx, x, alpha: tiny_vae(alpha=alpha).fit([x], ctx.b),
+}
+BAD_ALPHAS = {"1.5": 1.5, "-0.1": -0.1, "nan": float("nan"), "inf": float("inf"),
+              "str": "0.5"}
+
+
+def expect_alpha(entry, name):
+    if entry.endswith("fit"):
+        return Raises(InvalidParameterError, r"'alpha' parameter of TimbreVAE must "
+                      r"be a float in the range \[0\.0, 1\.0\]")
+    if name == "str":
+        return Raises(TypeError, r"alpha='0\.5' is not a number; pass a float")
+    return Raises(ValueError, rf"alpha={BAD_ALPHAS[name]} is outside \[0, 1\]; "
+                  "pass a value between 0")
+
+
+@pytest.mark.parametrize("entry, name", [
+    pytest.param(entry, name, id=f"{entry}-alpha={name}")
+    for entry in ALPHA_TAKERS for name in BAD_ALPHAS
+])
+def test_alpha(ctx, entry, name):
+    take = ALPHA_TAKERS[entry]
+    run_case(lambda ctx, x: take(ctx, x, BAD_ALPHAS[name]), ctx.x.copy(),
+             expect_alpha(entry, name), ctx)
+
+
+# --------------------------------------------------------------- unfitted
+UNFITTED = {
+    f"{name}.{method}": (make, method)
+    for name, make in {
+        "SpectrogramTransformer": tiny_spectrogram,
+        "TimbreVAE": tiny_vae,
+        "TimbreCycleGAN": lambda: tiny(TimbreCycleGAN),
+        "MatchEQ": MatchEQ,
+    }.items()
+    for method in ("transform", "inverse_transform")
+}
+
+
+def _unfitted_call(make, method):
+    return lambda ctx, x: getattr(make(), method)(x)
+
+
+UNFITTED_CALLS = {
+    **{name: _unfitted_call(*how) for name, how in UNFITTED.items()},
+    "TimbreVAE.score": lambda ctx, x: tiny_vae().score(x),
+    "convert[TimbreVAE]": lambda ctx, x: convert(tiny_vae(), x),
+    "convert[Pipeline]": lambda ctx, x: convert(
+        Pipeline([("spec", tiny_spectrogram()), ("vae", tiny_vae())]), x),
+}
+
+
+@pytest.mark.parametrize("entry", UNFITTED_CALLS)
+def test_unfitted(ctx, entry):
+    name = "Pipeline" if entry == "convert[Pipeline]" else (
+        entry.split(".")[0].removeprefix("convert[").rstrip("]"))
+    run_case(UNFITTED_CALLS[entry], ctx.x.copy(),
+             Raises(NotFittedError, rf"This {name} instance is not fitted yet\. "
+                    "Call 'fit'"), ctx)
+
+
+def test_convert_refuses_a_model_that_is_not_a_timbre_model(ctx):
+    run_case(lambda ctx, x: convert(ctx.eq, x), ctx.x.copy(),
+             Raises(TypeError, r"convert needs a TimbreVAE or TimbreCycleGAN.*"
+                    "got MatchEQ"), ctx)
+
+
+# ------------------------------------------------------------------ files
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, ctx):
+    """Good and bad audio and model files, written once."""
+    root = tmp_path_factory.mktemp("bad_files")
+    x = ctx.x
+    t16 = np.arange(8000) / 16000
+    sf.write(root / "tone.wav", x, SR)
+    sf.write(root / "tone16k.wav", (0.5 * np.sin(2 * np.pi * 330 * t16))
+             .astype(np.float32), 16000)
+    sf.write(root / "stereo.wav", np.stack([x, 0.5 * x], axis=1), SR, subtype="FLOAT")
+    sf.write(root / "pcm16.wav", x, SR, subtype="PCM_16")
+    sf.write(root / "nan.wav", np.where(np.arange(N) == 7, np.nan, x), SR,
+             subtype="FLOAT")
+    sf.write(root / "silence.wav", np.zeros(N, np.float32), SR)
+    sf.write(root / "loud.wav", 4 * x, SR, subtype="FLOAT")
+    sf.write(root / "short.wav", x[:100], SR)
+    sf.write(root / "no_frames.wav", np.zeros(0, np.float32), SR)
+    (root / "corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEjunk" + bytes(64))
+    (root / "zero_bytes.wav").write_bytes(b"")
+    whole = (root / "tone.wav").read_bytes()
+    (root / "truncated.wav").write_bytes(whole[: len(whole) // 2])
+    for name, clips in (("a", ctx.a), ("b", ctx.b)):
+        (root / name).mkdir()
+        for i, clip in enumerate(clips):
+            sf.write(root / name / f"{i}.wav", clip, SR)
+    joblib.dump(ctx.vae, root / "vae.joblib")
+    joblib.dump(tiny_vae(), root / "unfitted.joblib")
+    joblib.dump({"not": "a model"}, root / "dict.joblib")
+    (root / "corrupt.joblib").write_bytes(b"not a model at all")
+    return root
+
+
+def file_bytes(paths):
+    return {p: p.read_bytes() for p in paths if p.is_file()}
+
+
+def run_file_case(call, inputs, expect, ctx):
+    """Like run_case, with file paths as the caller's input."""
+    before = file_bytes(inputs)
+    run_case(lambda ctx, _: call(), None, expect, ctx)
+    assert file_bytes(inputs) == before
+
+
+def loaded(check_y, rate=SR):
+    def check(out, x, ctx):
+        y, sr = out
+        assert sr == rate and np.isfinite(np.asarray(y)).all()
+        check_y(np.asarray(y), ctx)
+    return check
+
+
+LOAD_CASES = {
+    "missing": ("missing.wav", {},
+                Raises(FileNotFoundError, r"missing\.wav does not exist; check the")),
+    "corrupt": ("corrupt.wav", {},
+                Raises(ValueError,
+                       r"corrupt\.wav could not be read as audio.*damaged")),
+    "zero_bytes": ("zero_bytes.wav", {},
+                   Raises(ValueError, r"zero_bytes\.wav could not be read as audio")),
+    "no_frames": ("no_frames.wav", {},
+                  Raises(ValueError, r"no_frames\.wav holds no audio \(0 frames\)")),
+    "truncated": ("truncated.wav", {},
+                  Raises(ValueError, r"truncated\.wav is truncated.*again")),
+    "nan": ("nan.wav", {}, Raises(ValueError, r"nan\.wav contains 1 NaN.*repair")),
+    "int16_pcm": ("pcm16.wav", {}, Accepts(loaded(
+        lambda y, ctx: np.testing.assert_allclose(y, ctx.x, atol=1 / 32767)))),
+    "stereo": ("stereo.wav", {}, Accepts(loaded(
+        lambda y, ctx: np.testing.assert_allclose(y, 0.75 * ctx.x, atol=1e-6)))),
+    "stereo_mono=False": ("stereo.wav", {"mono": False}, Accepts(loaded(
+        lambda y, ctx: np.testing.assert_allclose(y, [ctx.x, 0.5 * ctx.x],
+                                                  atol=1e-6)))),
+    "other_rate": ("tone16k.wav", {}, Accepts(loaded(
+        lambda y, ctx: np.testing.assert_equal(y.shape, (8000,)), rate=16000))),
+    "other_rate_resampled": ("tone16k.wav", {"sr": SR}, Accepts(loaded(
+        lambda y, ctx: np.testing.assert_equal(y.shape, (11025,))))),
+    "silence": ("silence.wav", {}, Accepts(loaded(
+        lambda y, ctx: np.testing.assert_array_equal(y, 0)))),
+    "clipping": ("loud.wav", {}, Accepts(loaded(
+        lambda y, ctx: np.testing.assert_allclose(y, 4 * ctx.x, rtol=1e-6)))),
+    "shorter_than_n_fft": ("short.wav", {}, Accepts(loaded(
+        lambda y, ctx: np.testing.assert_equal(y.shape, (100,))))),
+    "sr=0": ("tone.wav", {"sr": 0},
+             Raises(ValueError, r"sr=0 is not a sample rate; pass a positive")),
+    "sr=nan": ("tone.wav", {"sr": float("nan")},
+               Raises(ValueError, r"sr=nan is not a sample rate")),
+    "mixed_rates": (["tone.wav", "tone16k.wav"], {},
+                    Raises(ValueError, r"mix sample rates.*16000 Hz.*Pass sr=")),
+}
+
+
+@pytest.mark.parametrize("case", LOAD_CASES)
+def test_load_audio(ctx, files, case):
+    names, kwargs, expect = LOAD_CASES[case]
+    paths = [files / n for n in names] if isinstance(names, list) else files / names
+    inputs = paths if isinstance(paths, list) else [paths]
+    run_file_case(lambda: load_audio(paths, **kwargs), inputs, expect, ctx)
+
+
+SAVE_CASES = {
+    "other_rate": ({"sr": 16000}, Accepts(
+        lambda path, x, ctx: np.testing.assert_equal(load_audio(path)[1], 16000))),
+    "sr=0": ({"sr": 0}, Raises(ValueError, r"sr=0 is not a valid sample rate")),
+    "sr=22050.5": ({"sr": 22050.5},
+                   Raises(ValueError, r"sr=22050\.5 is not a valid sample rate")),
+    "unknown_extension": ({"path": "out.xyz"},
+                          Raises(ValueError, r"out\.xyz; use the extension of")),
+}
+
+
+@pytest.mark.parametrize("case", SAVE_CASES)
+def test_save_audio(ctx, tmp_path, case):
+    kwargs, expect = SAVE_CASES[case]
+    kwargs = {"path": "out.wav", "sr": SR, **kwargs}
+    run_case(lambda ctx, x: save_audio(tmp_path / kwargs["path"], x, kwargs["sr"]),
+             ctx.x.copy(), expect, ctx)
+
+
+# --------------------------------------------------------------- MusicNet
+def musicnet_copy(root, violin=None, rate=44100, subtype=None):
+    """One solo violin (``violin``, or a 2 s tone) and one solo flute."""
+    t = np.arange(2 * 44100) / 44100
+    tone = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    (root / "train_data").mkdir(parents=True)
+    (root / "musicnet_metadata.csv").write_text(
+        "id,ensemble\n1,Solo Violin\n2,Solo Flute\n")
+    if isinstance(violin, bytes):
+        (root / "train_data" / "1.wav").write_bytes(violin)
+    elif not isinstance(violin, str):  # "missing": no file
+        sf.write(root / "train_data" / "1.wav", tone if violin is None else violin,
+                 rate, subtype=subtype)
+    sf.write(root / "train_data" / "2.wav", tone, 44100)
+    return root
+
+
+def clips_of(length):
+    def check(data, x, ctx):
+        assert data.violin and all(c.shape == (length,) for c in data.violin)
+        assert all(c.dtype == np.float32 and np.isfinite(c).all()
+                   for c in data.violin)
+    return check
+
+
+_TONE = (0.5 * np.sin(2 * np.pi * 440 * np.arange(2 * 44100) / 44100))
+MUSICNET_CASES = {
+    "missing_root": ({"root": "nowhere"}, {},
+                     Raises(FileNotFoundError, r"nowhere does not exist.*zenodo")),
+    "missing_recording": ({"violin": "missing"}, {},
+                          Raises(FileNotFoundError, r"1\.wav does not exist: the "
+                                 "copy is incomplete")),
+    "corrupt_recording": ({"violin": b"RIFF\x24\x00\x00\x00WAVEjunk" + bytes(64)}, {},
+                          Raises(ValueError, r"1\.wav could not be read as audio")),
+    "nan_recording": ({"violin": np.where(np.arange(len(_TONE)) == 9, np.nan, _TONE),
+                       "subtype": "FLOAT"}, {},
+                      Raises(ValueError, r"1\.wav contains 1 NaN")),
+    "silent_recording": ({"violin": np.zeros(2 * 44100)}, {},
+                         Raises(ValueError, r"solo violin recordings \[1\] give no "
+                                "clip.*larger top_db")),
+    "short_recording": ({"violin": _TONE[:100]}, {},
+                        Raises(ValueError, r"give no clip of seconds=0\.5.*smaller "
+                               "seconds")),
+    "other_rate_recording": ({"violin": _TONE[::2], "rate": 22050}, {},
+                             Accepts(clips_of(SR // 2))),
+    "stereo_recording": ({"violin": np.stack([_TONE, _TONE], axis=1)}, {},
+                         Accepts(clips_of(SR // 2))),
+    "int16_recording": ({"violin": _TONE, "subtype": "PCM_16"}, {},
+                        Accepts(clips_of(SR // 2))),
+    "sr=0": ({}, {"sr": 0}, Raises(ValueError, r"sr=0 is not a sample rate")),
+    "seconds=nan": ({}, {"seconds": float("nan")},
+                    Raises(ValueError, r"seconds=nan is not a clip length")),
+}
+
+
+@pytest.mark.parametrize("case", MUSICNET_CASES)
+def test_load_musicnet(ctx, tmp_path, case):
+    copy_args, kwargs, expect = MUSICNET_CASES[case]
+    copy_args = dict(copy_args)
+    root = tmp_path / copy_args.pop("root", "copy")
+    if root.name == "copy":
+        musicnet_copy(root, **copy_args)
+    inputs = sorted(root.rglob("*")) if root.exists() else []
+    run_file_case(lambda: load_musicnet(root, **{"seconds": 0.5, **kwargs}),
+                  inputs, expect, ctx)
+
+
+# ------------------------------------------------------------------- CLI
+class Exits:
+    """The command exits with ``code`` and one error line matching ``match``."""
+
+    def __init__(self, code, match):
+        self.code, self.match = code, match
+
+
+TINY_FIT = ["--param", "hidden=8", "--param", "max_epochs=1",
+            "--param", "early_stopping=false", "--param", "device=cpu"]
+
+
+def cli_fit(*a_files):
+    return lambda f, out: ["fit", "--a", *[str(f / n) for n in a_files],
+                           "--b", str(f / "b"), *TINY_FIT, "-o", str(out)]
+
+
+def cli_convert(model, source, *extra):
+    return lambda f, out: ["convert", str(f / model), str(f / source), *extra,
+                           "-o", str(out)]
+
+
+def output_audio(length, rate=SR, peak=None):
+    def check(out):
+        y, sr = load_audio(out)
+        assert sr == rate and y.shape == (length,) and np.isfinite(y).all()
+        if peak is not None:
+            assert np.abs(y).max() <= peak
+    return check
+
+
+def model_file(out):
+    model = joblib.load(out)
+    check_is_fitted(model)
+    assert model.fit_info_["sr"] == SR
+
+
+CLI_CASES = {
+    "fit-missing_file": (cli_fit("missing.wav"),
+                         Exits(1, r"missing\.wav does not exist")),
+    "fit-corrupt_file": (cli_fit("corrupt.wav"),
+                         Exits(1, r"corrupt\.wav could not be read as audio")),
+    "fit-nan_file": (cli_fit("nan.wav"), Exits(1, r"nan\.wav contains 1 NaN")),
+    "fit-empty_file": (cli_fit("no_frames.wav"), Exits(1, r"holds no audio")),
+    "fit-other_rate": (cli_fit("tone16k.wav", "tone.wav"), model_file),
+    "fit-stereo": (cli_fit("stereo.wav", "tone.wav"), model_file),
+    "fit-int16_pcm": (cli_fit("pcm16.wav", "tone.wav"), model_file),
+    "fit-bad_alpha": (lambda f, out: cli_fit("a")(f, out) + ["--param", "alpha=1.5"],
+                      Exits(1, r"'alpha' parameter of TimbreVAE must be")),
+    "fit-no_arguments": (lambda f, out: ["fit"],
+                         Exits(2, r"the following arguments are required: --a")),
+    "convert-missing_model": (cli_convert("nope.joblib", "tone.wav"),
+                              Exits(1, r"model file .*nope\.joblib does not exist")),
+    "convert-corrupt_model": (cli_convert("corrupt.joblib", "tone.wav"),
+                              Exits(1, r"corrupt\.joblib is not a model file "
+                                    "written by `sktimbre fit`")),
+    "convert-unfitted_model": (cli_convert("unfitted.joblib", "tone.wav"),
+                               Exits(1, r"holds an unfitted TimbreVAE; fit one")),
+    "convert-missing_input": (cli_convert("vae.joblib", "nope.wav"),
+                              Exits(1, r"nope\.wav does not exist")),
+    "convert-corrupt_input": (cli_convert("vae.joblib", "corrupt.wav"),
+                              Exits(1, r"corrupt\.wav could not be read as audio")),
+    "convert-nan_input": (cli_convert("vae.joblib", "nan.wav"),
+                          Exits(1, r"nan\.wav contains 1 NaN")),
+    "convert-alpha=1.5": (cli_convert("vae.joblib", "tone.wav", "--alpha", "1.5"),
+                          Exits(1, r"alpha=1\.5 is outside \[0, 1\]")),
+    "convert-alpha=nan": (cli_convert("vae.joblib", "tone.wav", "--alpha", "nan"),
+                          Exits(1, r"alpha=nan is outside \[0, 1\]")),
+    "convert-alpha=x": (cli_convert("vae.joblib", "tone.wav", "--alpha", "x"),
+                        Exits(2, r"argument --alpha: invalid float value: 'x'")),
+    "convert-sweep=1": (cli_convert("vae.joblib", "tone.wav", "--sweep", "1"),
+                        Exits(2, r"argument --sweep: 1 is too few.*use --alpha")),
+    "convert-other_rate": (cli_convert("vae.joblib", "tone16k.wav"),
+                           output_audio(8000, rate=16000)),
+    "convert-stereo": (cli_convert("vae.joblib", "stereo.wav"), output_audio(N)),
+    "convert-int16_pcm": (cli_convert("vae.joblib", "pcm16.wav"), output_audio(N)),
+    "convert-silence": (cli_convert("vae.joblib", "silence.wav"),
+                        output_audio(N, peak=1e-6)),
+    "convert-clipping": (cli_convert("vae.joblib", "loud.wav"),
+                         output_audio(N, peak=1.0)),
+    "convert-shorter_than_n_fft": (cli_convert("vae.joblib", "short.wav"),
+                                   output_audio(100)),
+    "info-missing_model": (lambda f, out: ["info", str(f / "nope.joblib")],
+                           Exits(1, r"nope\.joblib does not exist")),
+    "info-corrupt_model": (lambda f, out: ["info", str(f / "corrupt.joblib")],
+                           Exits(1, r"is not a model file written by")),
+    "info-unfitted_model": (lambda f, out: ["info", str(f / "unfitted.joblib")],
+                            Exits(1, r"holds an unfitted TimbreVAE")),
+    "info-not_a_model": (lambda f, out: ["info", str(f / "dict.joblib")],
+                         Exits(1, r"holds a dict, not a timbre model")),
+}
+
+
+@pytest.mark.parametrize("case", CLI_CASES)
+def test_cli(files, tmp_path, capsys, case):
+    make_args, expect = CLI_CASES[case]
+    out = tmp_path / ("model.joblib" if case.startswith("fit") else "out.wav")
+    args = make_args(files, out)
+    inputs = [Path(a) for a in args if Path(a).is_file()]
+    before = file_bytes(inputs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            code = main(args)
+        except SystemExit as exit_:
+            code = exit_.code
+    stderr = capsys.readouterr().err
+    assert file_bytes(inputs) == before
+    assert "Traceback" not in stderr
+    if not isinstance(expect, Exits):
+        assert code == 0, stderr
+        expect(out)
+        return
+    assert code == expect.code
+    errors = [line for line in stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1, stderr
+    assert errors[0].startswith("sktimbre")
+    assert re.search(expect.match, errors[0]), errors[0]
