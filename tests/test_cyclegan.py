@@ -55,15 +55,47 @@ def test_alpha_walks_the_line_from_input_to_translation(tiny_gan, two_instrument
     assert not np.allclose(ends[1], S)  # trained: the translation moved it
     for alpha in (0.25, 0.5, 0.9):
         between = tiny_gan.transform(S, alpha=alpha)
-        line = (1 - alpha) * ends[0] + alpha * ends[1]
+        t = position(tiny_gan, alpha)
+        line = (1 - t) * ends[0] + t * ends[1]
         assert np.allclose(between, line, atol=1e-5)
-    # A piece of B walks the other generator's line.
+    # A piece of B walks the other generator's line, from F(b) (position 0).
     T = tiny_gan.spectrogram_.transform(b[0])
     with torch.no_grad():
         full = tiny_gan.generator_ba_(torch.as_tensor(np.asarray(T))[None])[0]
     assert np.allclose(tiny_gan.transform(T, alpha=0.0), full.numpy(), atol=1e-5)
+    t = position(tiny_gan, 0.6)
     assert np.allclose(tiny_gan.transform(T, alpha=0.6),
-                       T + 0.4 * (full.numpy() - T), atol=1e-5)
+                       T + (1 - t) * (full.numpy() - T), atol=1e-5)
+
+
+def position(model, alpha):
+    return np.interp(alpha, np.linspace(0, 1, 11), model.alpha_curve_)
+
+
+def test_alpha_is_spaced_evenly_for_the_judge(tiny_gan, two_instruments):
+    from sktimbre._cyclegan import _even_steps
+
+    grid = np.linspace(0, 1, 11)
+    # A judgement that turns over early: half its rise by position 0.1.
+    early = 0.1 + 0.8 * (1 - np.exp(-7 * grid)) / (1 - np.exp(-7))
+    curve = _even_steps(early)
+    assert curve[0] == 0 and curve[-1] == pytest.approx(1)
+    assert np.all(np.diff(curve) > 0)
+    heard = np.interp(curve, grid, early)
+    assert np.allclose((heard - early[0]) / (early[-1] - early[0]), grid, atol=0.02)
+    # A judge that hears no change leaves alpha linear.
+    assert np.array_equal(_even_steps(np.full(11, 0.5)), grid)
+    # The fitted model's curve is made from its own judgement the same way.
+    assert np.allclose(tiny_gan.alpha_curve_,
+                       _even_steps(tiny_gan.alpha_judgement_))
+    assert tiny_gan.alpha_judgement_.shape == (11,)
+    a, _ = two_instruments
+    linear = _copy_fitted(tiny_gan, calibrate_alpha=False)
+    linear.alpha_curve_ = grid.copy()
+    S = tiny_gan.spectrogram_.transform(a[0])
+    t = position(tiny_gan, 0.3)
+    assert np.allclose(tiny_gan.transform(S, alpha=0.3),
+                       linear.transform(S, alpha=t), atol=1e-5)
 
 
 def test_inverse_transform_is_the_other_generator(tiny_gan, two_instruments):
