@@ -8,6 +8,7 @@ import torch
 from sklearn.utils._param_validation import Interval
 from torch.nn import functional as F
 
+from ._alpha_spacing import POSITIONS, even_steps, judge_lines
 from ._base import BaseTimbreModel
 from ._nn import FrameClassifier, GatedResidualGenerator, PatchDiscriminator
 
@@ -32,8 +33,8 @@ class TimbreCycleGAN(BaseTimbreModel):
     log magnitude from the piece to its full translation. Both ends share
     the input's harmonics, so every point on the line is one voice, not two
     mixed. With ``calibrate_alpha`` the position ``t(alpha)`` is spaced so
-    that the model's own instrument judge moves evenly with ``alpha`` (half
-    way in its judgement at ``alpha=0.5``); otherwise ``t(alpha) = alpha``.
+    that an instrument judge hears alpha move evenly (half way in its
+    judgement at ``alpha=0.5``); otherwise ``t(alpha) = alpha``.
     :meth:`inverse_transform` of a full translation is the other generator.
 
     Parameters
@@ -63,13 +64,18 @@ class TimbreCycleGAN(BaseTimbreModel):
     calibrate_alpha : bool, default=True
         Space the positions along each line so that ``alpha`` is heard
         evenly. Equal steps in log magnitude are not equal steps in
-        timbre: the judgement of instrument turns over early (measured on
-        the default data: an instrument classifier's P(flute) is already
-        0.94 half way along). After training, the frame classifier that
-        tells the instruments apart scores the training crops at 11
-        positions along their lines; ``alpha`` then maps to the position
-        where its P(instrument B) has risen by that share of the whole rise
-        (``alpha_curve_``). The ends (``alpha`` 0 and 1) do not change.
+        timbre: the instrument heard turns over early (measured on the
+        default data with equal steps: an instrument classifier's P(flute)
+        is already 0.94 half way along). After training, an
+        :class:`~sktimbre.metrics.InstrumentClassifier` fitted on renders of
+        the training pieces judges renders of points at 11 positions along
+        the lines of up to 6 training pieces per instrument (their first 2
+        seconds); ``alpha`` then maps to the position where its
+        P(instrument B) has risen by alpha's share of the whole rise, for
+        each generator's lines (``alpha_curve_``). The ends (``alpha`` 0 and
+        1) do not change. Rendering and judging about 160 two-second clips
+        adds some 20 seconds to ``fit`` on two CPU cores; pieces shorter
+        than about 0.4 s are not judged, and leave alpha linear.
     alpha : float in [0, 1], default=0.5
         Timbre ``transform`` renders when called without ``alpha``.
     spectrogram : SpectrogramTransformer, optional
@@ -122,13 +128,16 @@ class TimbreCycleGAN(BaseTimbreModel):
     domain_classifier_ : torch.nn.Module
         Frame-wise P(instrument B) of real spectrograms, which decides the
         source instrument of an input.
-    alpha_curve_ : ndarray of shape (11,)
+    alpha_curve_ : ndarray of shape (2, 11)
         Position along the line (0 = instrument A's end, 1 = B's end) at
-        ``alpha`` 0, 0.1, ..., 1; linear when ``calibrate_alpha=False`` or
-        when the judge saw no change along the lines.
-    alpha_judgement_ : ndarray of shape (11,)
-        The judge's mean P(instrument B) of the training crops at positions
-        0, 0.1, ..., 1 along their lines, from which ``alpha_curve_`` is made.
+        ``alpha`` 0, 0.1, ..., 1: row 0 for moves towards B (the lines that
+        ``G`` walks from pieces of A), row 1 for moves towards A (``F``'s
+        lines from pieces of B). Linear when ``calibrate_alpha=False``, when
+        the pieces are too short to judge, or when the judge heard no change.
+    alpha_judgement_ : ndarray of shape (2, 11)
+        The judge's mean P(instrument B) at positions 0, 0.1, ..., 1 along
+        each row's lines, from which ``alpha_curve_`` is made; NaN where
+        nothing was judged.
     generator_optimizer_, discriminator_optimizer_ : torch.optim.Optimizer
     history_ : dict of lists
         Per-epoch losses: ``train_loss`` (the generators' total),
@@ -375,28 +384,37 @@ class TimbreCycleGAN(BaseTimbreModel):
 
     @torch.no_grad()
     def _after_training(self, train, valid_batches):
-        """Measure how the judge hears each position along the lines."""
+        """Space alpha along the lines as an instrument judge hears them."""
+        self.alpha_curve_ = np.tile(POSITIONS, (2, 1))
+        self.alpha_judgement_ = np.full((2, len(POSITIONS)), np.nan)
+        if not self.calibrate_alpha:
+            return
         self._set_train_mode(False)
-        totals, count = np.zeros_like(_POSITIONS), 0
-        for batch in self._fixed_batches(train, self._crop_length(train)):
-            is_b = batch.domain > 0.5
-            real_a, real_b = batch.spec[~is_b], batch.spec[is_b]
+        transformer = self.spectrogram_
+        frames = int(_JUDGED_SECONDS * transformer.sr / transformer.hop_length) + 1
+        real = [[c.spec[:, :frames] for c in train if c.domain == d] for d in (0, 1)]
+        lines = []
+        for domain, generator in ((0, self.generator_ab_), (1, self.generator_ba_)):
+            pieces = _evenly(real[domain], _JUDGED_LINES)
+            moved = [generator(piece[None])[0] for piece in pieces]
             # Every line runs from instrument A's end to B's end.
-            starts = torch.cat([real_a, self.generator_ba_(real_b)])
-            ends = torch.cat([self.generator_ab_(real_a), real_b])
-            for i, position in enumerate(_POSITIONS):
-                logits = self.domain_classifier_(starts + position * (ends - starts))
-                totals[i] += float(torch.sigmoid(logits).sum())
-            count += logits.numel()
-        self.alpha_judgement_ = totals / max(count, 1)
-        self.alpha_curve_ = _POSITIONS.copy()
-        if self.calibrate_alpha:
-            self.alpha_curve_ = _even_steps(self.alpha_judgement_)
+            ends = zip(pieces, moved) if domain == 0 else zip(moved, pieces)
+            lines.append([(start.cpu().numpy(), end.cpu().numpy())
+                          for start, end in ends])
+        examples = [[piece.cpu().numpy() for piece in _evenly(group, _JUDGE_EXAMPLES)]
+                    for group in real]
+        judgement = judge_lines(lines, transformer, real=examples)
+        if judgement is not None:
+            self.alpha_judgement_ = judgement
+            self.alpha_curve_ = np.stack([even_steps(row) for row in judgement])
 
-    def _position(self, alpha):
-        """Where ``alpha`` lies on the line from A's end (0) to B's (1)."""
-        curve = getattr(self, "alpha_curve_", _POSITIONS)
-        return float(np.interp(alpha, _POSITIONS, curve))
+    def _position(self, alpha, line):
+        """Where ``alpha`` lies on a line from A's end (0) to B's (1); ``line``
+        0 is walked by ``G`` (towards B), 1 by ``F`` (towards A)."""
+        curve = getattr(self, "alpha_curve_", None)
+        if curve is None:
+            return float(alpha)
+        return float(np.interp(alpha, POSITIONS, np.atleast_2d(curve)[line]))
 
     # ---------------------------------------------------------- transform
     @torch.no_grad()
@@ -408,36 +426,31 @@ class TimbreCycleGAN(BaseTimbreModel):
         # Move along the straight line from the input towards its full
         # translation into the instrument that alpha heads for; the step is
         # the share of the remaining way, so alpha = source returns the input.
+        # Each generator's line has its own spacing of alpha (alpha_curve_).
         spec = chunk.spec
-        source_alpha = self._position(source_alpha)
-        target_alpha = self._position(target_alpha)
         if target_alpha > source_alpha:
-            step = (target_alpha - source_alpha) / (1.0 - source_alpha)
+            source, target = (self._position(a, 0) for a in (source_alpha, target_alpha))
+            step = (target - source) / (1.0 - source)
             return spec + step * self.generator_ab_.change(spec)
         if target_alpha < source_alpha:
-            step = (source_alpha - target_alpha) / source_alpha
+            source, target = (self._position(a, 1) for a in (source_alpha, target_alpha))
+            step = (source - target) / source
             return spec + step * self.generator_ba_.change(spec)
         return spec.clone()
 
 
-_POSITIONS = np.linspace(0.0, 1.0, 11)
-# Less rise than this along the lines, and the judge cannot space alpha.
-_MIN_JUDGED_RISE = 0.05
+def _evenly(items, count):
+    """Up to ``count`` of ``items``, spread evenly over the list."""
+    if len(items) <= count:
+        return list(items)
+    return [items[i] for i in np.linspace(0, len(items) - 1, count).astype(int)]
 
 
-def _even_steps(judgement):
-    """Positions at alpha 0, 0.1, ..., 1 where ``judgement`` (P(B) at
-    ``_POSITIONS``) has risen by alpha's share of its whole rise."""
-    rise = judgement[-1] - judgement[0]
-    if not np.isfinite(rise) or rise < _MIN_JUDGED_RISE:
-        return _POSITIONS.copy()
-    share = np.clip((judgement - judgement[0]) / rise, 0.0, 1.0)
-    share = np.maximum.accumulate(share)
-    share[-1] = 1.0
-    # Strictly increasing, as interpolation needs, without moving the ends.
-    share = (share + 1e-6 * _POSITIONS) / (1.0 + 1e-6)
-    return np.interp(_POSITIONS, share, _POSITIONS)
-
+# How the lines are judged after training: this many pieces per instrument,
+# their first seconds, and this many real pieces to fit the judge on.
+_JUDGED_LINES = 6
+_JUDGED_SECONDS = 2.0
+_JUDGE_EXAMPLES = 24
 
 _CONTRAST_HARMONICS = 6
 _CONTRAST_DECAY = 0.8

@@ -10,14 +10,16 @@ from sktimbre import Spectrogram, SpectrogramTransformer, TimbreCycleGAN, conver
 
 from .conftest import harmonic_tone, median_cents_moved
 
+# Judging alpha's spacing renders some hundred clips: only tiny_gan does it.
 FAST = dict(width=24, n_residual_blocks=2, discriminator_width=16, max_epochs=2,
-            early_stopping=False, random_state=0)
+            early_stopping=False, calibrate_alpha=False, random_state=0)
 
 
 @pytest.fixture(scope="module")
 def tiny_gan(two_instruments):
     a, b = two_instruments
-    return TimbreCycleGAN(**{**FAST, "max_epochs": 4, "lr": 2e-3}).fit(a, b)
+    return TimbreCycleGAN(**{**FAST, "max_epochs": 4, "lr": 2e-3,
+                             "calibrate_alpha": True}).fit(a, b)
 
 
 def _copy_fitted(model, **params):
@@ -55,7 +57,7 @@ def test_alpha_walks_the_line_from_input_to_translation(tiny_gan, two_instrument
     assert not np.allclose(ends[1], S)  # trained: the translation moved it
     for alpha in (0.25, 0.5, 0.9):
         between = tiny_gan.transform(S, alpha=alpha)
-        t = position(tiny_gan, alpha)
+        t = position(tiny_gan, alpha, 0)
         line = (1 - t) * ends[0] + t * ends[1]
         assert np.allclose(between, line, atol=1e-5)
     # A piece of B walks the other generator's line, from F(b) (position 0).
@@ -63,39 +65,84 @@ def test_alpha_walks_the_line_from_input_to_translation(tiny_gan, two_instrument
     with torch.no_grad():
         full = tiny_gan.generator_ba_(torch.as_tensor(np.asarray(T))[None])[0]
     assert np.allclose(tiny_gan.transform(T, alpha=0.0), full.numpy(), atol=1e-5)
-    t = position(tiny_gan, 0.6)
+    t = position(tiny_gan, 0.6, 1)
     assert np.allclose(tiny_gan.transform(T, alpha=0.6),
                        T + (1 - t) * (full.numpy() - T), atol=1e-5)
 
 
-def position(model, alpha):
-    return np.interp(alpha, np.linspace(0, 1, 11), model.alpha_curve_)
+def position(model, alpha, line=0):
+    return np.interp(alpha, np.linspace(0, 1, 11), model.alpha_curve_[line])
 
 
-def test_alpha_is_spaced_evenly_for_the_judge(tiny_gan, two_instruments):
-    from sktimbre._cyclegan import _even_steps
+def test_even_steps_follow_the_judgement():
+    from sktimbre._alpha_spacing import even_steps
 
     grid = np.linspace(0, 1, 11)
     # A judgement that turns over early: half its rise by position 0.1.
     early = 0.1 + 0.8 * (1 - np.exp(-7 * grid)) / (1 - np.exp(-7))
-    curve = _even_steps(early)
+    curve = even_steps(early)
     assert curve[0] == 0 and curve[-1] == pytest.approx(1)
     assert np.all(np.diff(curve) > 0)
     heard = np.interp(curve, grid, early)
     assert np.allclose((heard - early[0]) / (early[-1] - early[0]), grid, atol=0.02)
-    # A judge that hears no change leaves alpha linear.
-    assert np.array_equal(_even_steps(np.full(11, 0.5)), grid)
-    # The fitted model's curve is made from its own judgement the same way.
-    assert np.allclose(tiny_gan.alpha_curve_,
-                       _even_steps(tiny_gan.alpha_judgement_))
-    assert tiny_gan.alpha_judgement_.shape == (11,)
-    a, _ = two_instruments
+    # A judge that hears no change, or a falling one, leaves alpha linear.
+    assert np.array_equal(even_steps(np.full(11, 0.5)), grid)
+    assert np.array_equal(even_steps(grid[::-1]), grid)
+
+
+def test_the_judge_hears_a_line_between_two_timbres_turn_over(two_instruments):
+    from sktimbre._alpha_spacing import judge_lines
+
+    a, b = two_instruments
+    transformer = SpectrogramTransformer().fit(a, b)
+    real = [[np.asarray(s) for s in transformer.transform(clips)] for clips in (a, b)]
+    # Lines from real A to real B pieces of the same length: the judge
+    # hears A at one end, B at the other and a turn in between.
+    n = min(s.shape[1] for s in real[0] + real[1])
+    lines = [[(x[:, :n], y[:, :n]) for x, y in zip(real[0][:3], real[1][:3])]] * 2
+    judged = judge_lines(lines, transformer, real=real)
+    assert judged.shape == (2, 11)
+    assert judged[0, 0] < 0.2 and judged[0, -1] > 0.8
+    assert np.all(np.diff(np.maximum.accumulate(judged[0])) >= 0)
+    # Too few pieces long enough to render and judge: nothing is judged.
+    assert judge_lines(lines, transformer, real=[real[0][:1], real[1]]) is None
+
+
+def test_alpha_is_spaced_for_the_judge_of_each_line(tiny_gan, two_instruments):
+    from sktimbre._alpha_spacing import even_steps
+
+    # The judge heard the lines of both generators, and each curve is made
+    # from its own line's judgement.
+    judged = tiny_gan.alpha_judgement_
+    assert judged.shape == (2, 11) and np.isfinite(judged).all()
+    assert ((judged >= 0) & (judged <= 1)).all()
+    curve = tiny_gan.alpha_curve_
+    assert curve.shape == (2, 11)
+    for line in (0, 1):
+        assert np.allclose(curve[line], even_steps(judged[line]))
+    a, b = two_instruments
     linear = _copy_fitted(tiny_gan, calibrate_alpha=False)
-    linear.alpha_curve_ = grid.copy()
+    linear.alpha_curve_ = np.tile(np.linspace(0, 1, 11), (2, 1))
     S = tiny_gan.spectrogram_.transform(a[0])
-    t = position(tiny_gan, 0.3)
     assert np.allclose(tiny_gan.transform(S, alpha=0.3),
-                       linear.transform(S, alpha=t), atol=1e-5)
+                       linear.transform(S, alpha=position(tiny_gan, 0.3, 0)),
+                       atol=1e-5)
+    T = tiny_gan.spectrogram_.transform(b[0])
+    assert np.allclose(tiny_gan.transform(T, alpha=0.3),
+                       linear.transform(T, alpha=position(tiny_gan, 0.3, 1)),
+                       atol=1e-5)
+
+
+def test_alpha_is_linear_without_calibration(two_instruments):
+    a, b = two_instruments
+    gan = TimbreCycleGAN(**{**FAST, "max_epochs": 1, "calibrate_alpha": False})
+    gan.fit(a, b)
+    assert np.array_equal(gan.alpha_curve_, np.tile(np.linspace(0, 1, 11), (2, 1)))
+    assert np.isnan(gan.alpha_judgement_).all()
+    # Pieces too short to judge leave alpha linear too.
+    short = TimbreCycleGAN(**{**FAST, "max_epochs": 1, "calibrate_alpha": True}).fit(
+        [c[:4000] for c in a], [c[:4000] for c in b])
+    assert np.array_equal(short.alpha_curve_, gan.alpha_curve_)
 
 
 def test_inverse_transform_is_the_other_generator(tiny_gan, two_instruments):
