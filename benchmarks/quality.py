@@ -93,6 +93,17 @@ def evaluate(name, estimator, data, classifier, griffin_lim, ref_f0):
     p_flute = {a: float(np.mean(np.r_[classifier.predict_proba(sweep[a])[:, 1],
                                       classifier.predict_proba(sweep_b[a])[:, 1]]))
                for a in ALPHAS}
+    p_flute_equal_steps = None
+    if getattr(model, "alpha_curve_", None) is not None:
+        # The same fit walked in equal steps, as with calibrate_alpha=False:
+        # the spacing is set after training and leaves the weights alone.
+        curve = model.alpha_curve_
+        model.alpha_curve_ = np.tile(np.linspace(0.0, 1.0, 11), (2, 1))
+        p_flute_equal_steps = {a: p_flute[a] if a in (0.0, 1.0) else float(np.mean(
+            np.r_[classifier.predict_proba(convert(pipe, va, alpha=a))[:, 1],
+                  classifier.predict_proba(convert(pipe, fl, alpha=a))[:, 1]]))
+            for a in ALPHAS}
+        model.alpha_curve_ = curve
     clips = va + fl
     spec = pipe["spec"]
 
@@ -122,7 +133,8 @@ def evaluate(name, estimator, data, classifier, griffin_lim, ref_f0):
     floor = log_spectral_distance(clips, griffin_lim(clips), sr=sr)
     return {
         "a2b": distances(fl, to_flute, sr), "b2a": distances(va, to_violin, sr),
-        "pitch": pitch, "p_flute": p_flute, "recon": recon, "recon_floor": floor,
+        "pitch": pitch, "p_flute": p_flute, "p_flute_equal_steps": p_flute_equal_steps,
+        "alpha_curve": getattr(model, "alpha_curve_", None), "recon": recon, "recon_floor": floor,
         "decoder_only": decoder_only, "cycle": cycle, "cycle_full": cycle_full,
         "fit_s": fit_s, "epochs": model.n_epochs_, "rtf": seconds / convert_s,
         "latent": model.history_.get("latent_domain_accuracy"),
@@ -199,7 +211,15 @@ def main():
          *[f"pitch acc. alpha={a}" for a in (0.0, 0.5, 1.0)]],
         [[name, *[f"{r['p_flute'][a]:.2f}" for a in ALPHAS],
           *[f"{r['pitch'][a]:.3f}" for a in (0.0, 0.5, 1.0)]]
-         for name, r in results.items()])
+         for name, r in results.items()]
+        + [[f"{name}, same fit in equal steps (calibrate_alpha=False)",
+            *[f"{r['p_flute_equal_steps'][a]:.2f}" for a in ALPHAS], "", "", ""]
+           for name, r in results.items() if r["p_flute_equal_steps"] is not None])
+    spacing = "".join(
+        f" {name}'s alpha_curve_ puts alpha 0.5 at position "
+        f"{r['alpha_curve'][0][5]:.2f} of the violin-to-flute lines and "
+        f"{r['alpha_curve'][1][5]:.2f} of the flute-to-violin lines."
+        for name, r in results.items() if r["alpha_curve"] is not None)
     cost = markdown_table(
         ["model", "own-timbre reconstruction LSD (dB)", "decoder alone (dB)",
          "inverse_transform(transform(x)) at alpha 0.5 (dB)",
@@ -224,7 +244,7 @@ def main():
         f"Machine: {machine()}.\n\n{conversion}\n\n"
         "P(flute) from an InstrumentClassifier trained on the training clips "
         "(mean over both directions); pitch accuracy is pYIN raw pitch accuracy "
-        f"(50 cents) between input and output.\n\n{control}\n\n"
+        f"(50 cents) between input and output.{spacing}\n\n{control}\n\n"
         "Own-timbre reconstruction: x rendered at its own (estimated) alpha, "
         "then Griffin-Lim from the carried phase; with keep_detail=1 (default) "
         "the input's own detail is kept there by design, so the decoder alone "
