@@ -92,12 +92,16 @@ def parallel_speedup(data, n_jobs):
     for label, jobs, inner_threads in runs:
         search = GridSearchCV(pipeline(max_epochs=8, early_stopping=False), grid,
                               scoring=scoring, cv=2, n_jobs=jobs, refit=False)
-        with joblib.parallel_config(inner_max_num_threads=inner_threads):
+        # inner_max_num_threads needs a named backend; loky is the default.
+        with joblib.parallel_config(backend="loky",
+                                    inner_max_num_threads=inner_threads):
             threads = (_torch_threads() if jobs == 1 else max(joblib.Parallel(
                 n_jobs=jobs)(joblib.delayed(_torch_threads)() for _ in range(jobs))))
             start = time.perf_counter()
             search.fit(data.violin, data.flute)
             seconds = time.perf_counter() - start
+        print(f"{label}: {threads} torch threads per worker, {seconds:.0f} s",
+              flush=True)
         rows.append([label, threads, seconds, search.cv_results_["mean_test_score"]])
     reference = rows[0][2]
     # Torch sums in a different order with another thread count, so fits

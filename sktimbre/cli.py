@@ -181,7 +181,10 @@ def _fit(args):
     model.fit_info_ = {"n_clips": [len(a), len(b)],
                        "seconds": [round(sum(map(len, a)) / sr, 1),
                                    round(sum(map(len, b)) / sr, 1)], "sr": sr}
-    joblib.dump(model, args.output)
+    if Path(args.output).suffix.lower() in _PICKLE_SUFFIXES:
+        joblib.dump(model, args.output)
+    else:
+        model.save(args.output)
     print(f"Fitted {Model.__name__} in {model.n_epochs_} epochs; saved {args.output}")
     return 0
 
@@ -194,13 +197,38 @@ def _load_many(sources, load_audio, sr):
     return clips, sr
 
 
+# Model files with these extensions are pickled with joblib; any other name
+# gets the pickle-free format of ``save``, which loading cannot run code from.
+_PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
+
+
+def _load_saved(path):
+    """A model written by ``save``, as the class its manifest names."""
+    import json
+    import zipfile
+
+    from . import TimbreCycleGAN, TimbreVAE
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            named = json.loads(archive.read("manifest.json")).get("class")
+    except (KeyError, ValueError, AttributeError, zipfile.BadZipFile):
+        named = None  # TimbreVAE.load says what is wrong with the file
+    Model = {"TimbreCycleGAN": TimbreCycleGAN}.get(named, TimbreVAE)
+    return Model.load(path)
+
+
 def _load_model(path):
+    import zipfile
+
     import joblib
 
     from ._base import BaseTimbreModel
 
     if not Path(path).is_file():
         raise FileNotFoundError(f"model file {path} does not exist")
+    if zipfile.is_zipfile(path):
+        return _load_saved(path)
     try:
         model = joblib.load(path)
     except Exception as exc:  # noqa: BLE001 - unpickling raises anything
@@ -292,7 +320,10 @@ def _parser():
     fit.add_argument("--model", choices=["vae", "cyclegan"], default="vae")
     fit.add_argument("--param", action="append", help="estimator parameter k=v")
     fit.add_argument("--sr", type=int, default=22050)
-    fit.add_argument("-o", "--output", required=True)
+    fit.add_argument("-o", "--output", required=True,
+                     help="model file: .joblib/.pkl pickles it with joblib, "
+                          "any other name (e.g. model.sktimbre) writes the "
+                          "pickle-free format of TimbreVAE.save")
     fit.set_defaults(run=_fit)
     conv = sub.add_parser("convert", help="convert a file with a fitted model")
     conv.add_argument("model")

@@ -55,11 +55,17 @@ def test_info(fitted_model):
 
 
 def test_fit_and_convert_with_the_cyclegan(fitted_model, tmp_path):
+    import zipfile
+
     root, _ = fitted_model
-    model = tmp_path / "gan.joblib"
+    # Not .joblib: the pickle-free format, which convert and info read too.
+    model = tmp_path / "gan.sktimbre"
     run("fit", "--a", str(root / "a"), "--b", str(root / "b"), "--model", "cyclegan",
         "--param", "max_epochs=1", "--param", "width=8",
         "--param", "early_stopping=false", "-o", str(model))
+    assert zipfile.is_zipfile(model)
+    with zipfile.ZipFile(model) as archive:
+        assert "weights.safetensors" in archive.namelist()
     assert json.loads(run("info", str(model)).stdout)["model"] == "TimbreCycleGAN"
     run("convert", str(model), str(root / "a" / "0.wav"), "--alpha", "0.5",
         "-o", str(tmp_path / "half.wav"))
