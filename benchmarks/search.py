@@ -143,7 +143,7 @@ def main():
             "cores), and with each worker told to use every core. Mean scores "
             f"differ by at most {differ:.3f} dB between the runs: torch sums in "
             "another order with another number of threads, so a seeded fit "
-            "repeats exactly only with the same thread count.\n\n{speed}\n"))
+            f"repeats exactly only with the same thread count.\n\n{speed}\n"))
 
     if args.part in ("grid", "both"):
         search, seconds, round_trip = grid_search(data, args.max_time, args.n_jobs)
