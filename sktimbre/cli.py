@@ -219,15 +219,17 @@ def _load_saved(path):
 
 
 def _load_model(path):
-    import zipfile
-
     import joblib
 
     from ._base import BaseTimbreModel
 
     if not Path(path).is_file():
         raise FileNotFoundError(f"model file {path} does not exist")
-    if zipfile.is_zipfile(path):
+    with open(path, "rb") as head:
+        # The safe format is a zip archive from its first byte; a joblib
+        # pickle may hold zip data (torch tensors) inside, but not at its start.
+        is_archive = head.read(4) == b"PK\x03\x04"
+    if is_archive:
         return _load_saved(path)
     try:
         model = joblib.load(path)

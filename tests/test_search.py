@@ -138,7 +138,7 @@ def test_halving_search_over_epochs(tones):
     a, b = tones
     search = HalvingGridSearchCV(
         make_pipe(), {"vae__latent_dim": [2, 4, 8, 16]}, resource="vae__max_epochs",
-        min_resources=1, max_resources=3, factor=2, scoring=conversion_scorer,
+        min_resources=1, max_resources=3, factor=2, scoring=reconstruction_scorer,
         cv=2, random_state=0,
     ).fit(a, b)
     assert search.n_resources_ == [1, 2]
