@@ -51,3 +51,21 @@ def median_cents_moved(model, clip, alpha=1.0):
     f_out, _ = harmonic_f0(spec.magnitude(out), sr=spec.sr, n_fft=spec.n_fft)
     cents = 1200 * np.abs(np.log2(f_out.numpy() / f_in.numpy()))
     return float(np.median(cents[10:-10]))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Report the bad-input table's count: tried, clear errors, crashes."""
+    import sys
+
+    module = next((m for name, m in list(sys.modules.items())
+                   if name.endswith("test_bad_input")), None)
+    tally = getattr(module, "TALLY", None)
+    if not tally:
+        return
+    failed = [r for r in terminalreporter.stats.get("failed", [])
+              if "test_bad_input" in r.nodeid]
+    terminalreporter.write_line(
+        f"bad input: {sum(tally.values()) + len(failed)} cases tried, "
+        f"{tally['clear error']} clear errors, "
+        f"{tally['accepted as documented']} accepted as documented, "
+        f"{len(failed)} crashed or answered wrongly")

@@ -10,6 +10,7 @@ array or file, is unchanged afterwards.
 
 import copy
 import re
+from collections import Counter
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -32,6 +33,8 @@ from .conftest import SR
 from .timbre_models import one_torch_thread, short_pair, tiny  # noqa: F401
 
 N = SR // 2  # samples of the clips fed in: 0.5 s
+# Cases that passed, by outcome; tests/conftest.py prints the count.
+TALLY = Counter()
 
 
 def tiny_vae(**params):
@@ -100,6 +103,7 @@ def run_case(call, x, expect, ctx):
             assert loud and all(issubclass(w.category, category) for w in loud)
             assert any(match in str(w.message) for w in loud), loud[0].message
     assert_unchanged(x, before)
+    TALLY["clear error" if isinstance(expect, Raises) else "accepted as documented"] += 1
 
 
 def assert_unchanged(x, before):
@@ -677,9 +681,11 @@ def test_cli(files, tmp_path, capsys, case):
     if not isinstance(expect, Exits):
         assert code == 0, stderr
         expect(out)
+        TALLY["accepted as documented"] += 1
         return
     assert code == expect.code
     errors = [line for line in stderr.splitlines() if "error:" in line]
     assert len(errors) == 1, stderr
     assert errors[0].startswith("sktimbre")
     assert re.search(expect.match, errors[0]), errors[0]
+    TALLY["clear error"] += 1
