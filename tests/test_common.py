@@ -65,7 +65,11 @@ TIMBRE = {
 def expected_failed_checks(estimator):
     if isinstance(estimator, SpectrogramTransformer):
         return COMMON
-    return {**COMMON, **TIMBRE}
+    # Fitted on one clip with the check's y, the two-instrument estimators
+    # raise the ValueError that check_fit1d wants (y is not a second set of
+    # clips, nor one label per clip), so that check applies and passes.
+    common = {k: v for k, v in COMMON.items() if k != "check_fit1d"}
+    return {**common, **TIMBRE}
 
 
 ESTIMATORS = [
