@@ -22,7 +22,6 @@ from _common import machine, markdown_table, write_section
 from sklearn.pipeline import Pipeline
 
 from sktimbre import MatchEQ, SpectrogramTransformer, TimbreVAE, convert
-from sktimbre.plotting import plot_alpha_spectrograms, plot_alpha_sweep, plot_history
 from sktimbre.datasets import load_default
 from sktimbre.metrics import (
     InstrumentClassifier,
@@ -31,6 +30,7 @@ from sktimbre.metrics import (
     mel_cepstral_distortion,
     raw_pitch_accuracy,
 )
+from sktimbre.plotting import plot_alpha_spectrograms, plot_alpha_sweep, plot_history
 
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 IMAGES = Path(__file__).resolve().parent.parent / "docs" / "img"
@@ -134,7 +134,8 @@ def evaluate(name, estimator, data, classifier, griffin_lim, ref_f0):
     return {
         "a2b": distances(fl, to_flute, sr), "b2a": distances(va, to_violin, sr),
         "pitch": pitch, "p_flute": p_flute, "p_flute_equal_steps": p_flute_equal_steps,
-        "alpha_curve": getattr(model, "alpha_curve_", None), "recon": recon, "recon_floor": floor,
+        "alpha_curve": getattr(model, "alpha_curve_", None),
+        "recon": recon, "recon_floor": floor,
         "decoder_only": decoder_only, "cycle": cycle, "cycle_full": cycle_full,
         "fit_s": fit_s, "epochs": model.n_epochs_, "rtf": seconds / convert_s,
         "latent": model.history_.get("latent_domain_accuracy"),

@@ -430,13 +430,13 @@ class TimbreCycleGAN(BaseTimbreModel):
         # translation into the instrument that alpha heads for; the step is
         # the share of the remaining way, so alpha = source returns the input.
         # Each generator's line has its own spacing of alpha (alpha_curve_).
-        spec = chunk.spec
+        spec, alphas = chunk.spec, (source_alpha, target_alpha)
         if target_alpha > source_alpha:
-            source, target = (self._position(a, 0) for a in (source_alpha, target_alpha))
+            source, target = (self._position(a, 0) for a in alphas)
             step = (target - source) / (1.0 - source)
             return spec + step * self.generator_ab_.change(spec)
         if target_alpha < source_alpha:
-            source, target = (self._position(a, 1) for a in (source_alpha, target_alpha))
+            source, target = (self._position(a, 1) for a in alphas)
             step = (source - target) / source
             return spec + step * self.generator_ba_.change(spec)
         return spec.clone()

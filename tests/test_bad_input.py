@@ -10,8 +10,8 @@ array or file, is unchanged afterwards.
 
 import copy
 import re
-from collections import Counter
 import warnings
+from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -103,7 +103,8 @@ def run_case(call, x, expect, ctx):
             assert loud and all(issubclass(w.category, category) for w in loud)
             assert any(match in str(w.message) for w in loud), loud[0].message
     assert_unchanged(x, before)
-    TALLY["clear error" if isinstance(expect, Raises) else "accepted as documented"] += 1
+    outcome = "clear error" if isinstance(expect, Raises) else "accepted as documented"
+    TALLY[outcome] += 1
 
 
 def assert_unchanged(x, before):
