@@ -21,10 +21,23 @@ def best_time(function, repeat=3):
     return best, result
 
 
+def _cpu_name():
+    """The CPU's model name where Linux tells it, else the architecture."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine():
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{platform.processor() or platform.machine()}, "
-            f"{torch.get_num_threads()} torch threads, {device}, torch {torch.__version__}")
+    return (f"{_cpu_name()} ({platform.machine()}), "
+            f"{torch.get_num_threads()} torch threads, {device}, "
+            f"torch {torch.__version__}")
 
 
 def markdown_table(header, rows):

@@ -87,9 +87,10 @@ def evaluate(name, estimator, data, classifier, griffin_lim, ref_f0):
     seconds = sum(len(c) for c in va) / sr
     sweep = {a: convert(pipe, va, alpha=a) if a < 1 else to_flute for a in ALPHAS}
     sweep_b = {a: convert(pipe, fl, alpha=a) if a > 0 else to_violin for a in ALPHAS}
-    pitch = {a: np.mean([raw_pitch_accuracy(va, sweep[a], sr=sr, ref_f0=ref_f0["va"]),
-                         raw_pitch_accuracy(fl, sweep_b[a], sr=sr, ref_f0=ref_f0["fl"])])
-             for a in (0.0, 0.5, 1.0)}
+    pitch = {a: np.mean([
+        raw_pitch_accuracy(va, sweep[a], sr=sr, ref_f0=ref_f0["va"]),
+        raw_pitch_accuracy(fl, sweep_b[a], sr=sr, ref_f0=ref_f0["fl"])])
+        for a in (0.0, 0.5, 1.0)}
     p_flute = {a: float(np.mean(np.r_[classifier.predict_proba(sweep[a])[:, 1],
                                       classifier.predict_proba(sweep_b[a])[:, 1]]))
                for a in ALPHAS}

@@ -61,8 +61,8 @@ def results_table(search):
     for i in order:
         p = r["params"][i]
         rows.append([
-            r["rank_test_conversion"][i], p["spec__n_fft"], p["spec__n_mels"] or "linear",
-            p["vae__latent_dim"],
+            r["rank_test_conversion"][i], p["spec__n_fft"],
+            p["spec__n_mels"] or "linear", p["vae__latent_dim"],
             f"{r['mean_test_conversion'][i]:.3f} ± {r['std_test_conversion'][i]:.3f}",
             f"{-r['mean_test_reconstruction'][i]:.2f}",
             f"{r['mean_fit_time'][i]:.0f}", f"{r['mean_score_time'][i]:.0f}",

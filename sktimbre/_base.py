@@ -751,7 +751,8 @@ def _is_label_vector(y, X):
     if isinstance(y, (list, tuple)):
         return len(y) > 0 and all(np.ndim(v) == 0 for v in y)
     arr = np.asarray(y)
-    return arr.ndim == 1 and (arr.dtype.kind not in "f" or len(arr) == len(_as_items(X)))
+    return arr.ndim == 1 and (
+        arr.dtype.kind not in "f" or len(arr) == len(_as_items(X)))
 
 
 def _check_spectrograms(specs, transformer, name):

@@ -150,7 +150,8 @@ class HarmonicRenderer(nn.Module):
             "harmonic_numbers", torch.arange(1, n_harmonics + 1, dtype=torch.float32)
         )
         band_pos = torch.linspace(0, n_noise_bands - 1, self.n_bins)
-        self.register_buffer("noise_interp", _linear_interp_matrix(band_pos, n_noise_bands))
+        self.register_buffer("noise_interp",
+                             _linear_interp_matrix(band_pos, n_noise_bands))
 
     @staticmethod
     def _lobe(delta):
@@ -163,7 +164,8 @@ class HarmonicRenderer(nn.Module):
     def forward(self, f0, harmonic_log_amp, noise_log_amp):
         """f0 (B, T) in Hz; harmonic_log_amp (B, K, T); noise_log_amp (B, N, T)."""
         batch, n_frames = f0.shape
-        peak = f0[:, None, :] * self.harmonic_numbers[None, :, None] * self.n_fft / self.sr
+        harmonics = self.harmonic_numbers[None, :, None]
+        peak = f0[:, None, :] * harmonics * self.n_fft / self.sr
         audible = peak < self.n_bins - 3
         amplitude = torch.exp(harmonic_log_amp.clamp(max=15)) * audible
         base = peak.floor() - (self._TAPS // 2 - 1)
@@ -175,7 +177,8 @@ class HarmonicRenderer(nn.Module):
             magnitude.scatter_add_(
                 2, index.long().transpose(1, 2), value.transpose(1, 2)
             )
-        noise = torch.exp(noise_log_amp.clamp(max=15)).transpose(1, 2) @ self.noise_interp
+        noise_amp = torch.exp(noise_log_amp.clamp(max=15)).transpose(1, 2)
+        noise = noise_amp @ self.noise_interp
         return (magnitude + noise).transpose(1, 2)
 
 

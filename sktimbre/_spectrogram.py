@@ -331,7 +331,8 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
                 lengths=np.asarray(lengths),
                 phase=None if self.n_mels else np.stack([o[2] for o in outputs]),
             )
-        specs = [Spectrogram(v, transformer=self, lengths=n, phase=p) for v, n, p in outputs]
+        specs = [Spectrogram(v, transformer=self, lengths=n, phase=p)
+                 for v, n, p in outputs]
         return mirror_clips(specs, layout)
 
     def _prepare(self, clips, name):

@@ -80,7 +80,8 @@ def test_errors_are_one_line_with_exit_codes(fitted_model, tmp_path):
     missing = run("convert", str(model), str(tmp_path / "nope.wav"), "-o",
                   str(tmp_path / "x.wav"), check=False)
     assert missing.returncode == 1
-    assert missing.stderr.startswith("sktimbre: error:") and "nope.wav" in missing.stderr
+    assert missing.stderr.startswith("sktimbre: error:")
+    assert "nope.wav" in missing.stderr
     assert "Traceback" not in missing.stderr
     bad_alpha = run("convert", str(model), str(tmp_path / "nope.wav"), "--alpha",
                     "x", "-o", "y.wav", check=False)

@@ -190,7 +190,8 @@ def _render_all(sr, random_state, verbose):
 def _cache_file(data_home, sr, random_state):
     settings = dict(version=_FORMAT_VERSION, sr=sr, random_state=random_state,
                     n_train=N_TRAIN_CLIPS, train_s=TRAIN_SECONDS, n_test=N_TEST_PIECES,
-                    test_s=TEST_SECONDS, ranges=[VIOLIN_RANGE, FLUTE_RANGE, SHARED_RANGE])
+                    test_s=TEST_SECONDS,
+                    ranges=[VIOLIN_RANGE, FLUTE_RANGE, SHARED_RANGE])
     digest = hashlib.sha1(json.dumps(settings).encode()).hexdigest()[:12]
     return Path(data_home) / f"default-{digest}.npz"
 
