@@ -174,6 +174,22 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         Returns
         -------
         self
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sktimbre import TimbreVAE
+        >>> t = np.arange(22050) / 22050
+        >>> bright = [(0.3 * np.sign(np.sin(2 * np.pi * f * t))).astype(np.float32)
+        ...           for f in (220, 330)]
+        >>> pure = [(0.5 * np.sin(2 * np.pi * f * t)).astype(np.float32)
+        ...         for f in (440, 550)]
+        >>> vae = TimbreVAE(hidden=16, max_epochs=1, random_state=0)
+        >>> vae.fit(bright, pure).n_clips_  # two sets of clips: A, then B
+        (2, 2)
+        >>> labelled = TimbreVAE(hidden=16, max_epochs=1, random_state=0)
+        >>> labelled.fit(bright + pure, ["b", "b", "p", "p"]).classes_.tolist()
+        ['b', 'p']
         """
         self._validate_params()
         warm = self._is_warm()
@@ -404,6 +420,22 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         -------
         Spectrogram or ndarray or list
             Mirrors the input's layout.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sktimbre import TimbreVAE
+        >>> t = np.arange(22050) / 22050
+        >>> bright = [(0.3 * np.sign(np.sin(2 * np.pi * f * t))).astype(np.float32)
+        ...           for f in (220, 330)]
+        >>> pure = [(0.5 * np.sin(2 * np.pi * f * t)).astype(np.float32)
+        ...         for f in (440, 550)]
+        >>> vae = TimbreVAE(hidden=16, max_epochs=1, random_state=0).fit(bright, pure)
+        >>> vae.transform(bright[0], alpha=0.5).shape  # audio in, audio out
+        (22050,)
+        >>> S = vae.spectrogram_.transform(bright[0])
+        >>> vae.transform(S, alpha=1.0).timbre[1]  # spectrogram in and out
+        1.0
         """
         check_is_fitted(self)
         alpha = check_alpha(self.alpha if alpha is None else alpha)
@@ -416,6 +448,34 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         original timbre is the one it records; for other input the current
         timbre is estimated and the opposite instrument is rendered (the
         inverse of a full translation).
+
+        Parameters
+        ----------
+        X : array-like or Spectrogram
+            What :meth:`transform` returned, or other clips or spectrograms.
+
+        Returns
+        -------
+        Spectrogram or ndarray or list
+            Mirrors the input's layout.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sktimbre import TimbreVAE
+        >>> t = np.arange(22050) / 22050
+        >>> bright = [(0.3 * np.sign(np.sin(2 * np.pi * f * t))).astype(np.float32)
+        ...           for f in (220, 330)]
+        >>> pure = [(0.5 * np.sin(2 * np.pi * f * t)).astype(np.float32)
+        ...         for f in (440, 550)]
+        >>> vae = TimbreVAE(hidden=16, max_epochs=1, random_state=0).fit(bright, pure)
+        >>> S = vae.spectrogram_.transform(bright[0])
+        >>> moved = vae.transform(S, alpha=1.0)
+        >>> back = vae.inverse_transform(moved)  # to the timbre S came with
+        >>> back.timbre[1] == moved.timbre[0]
+        True
+        >>> vae.spectrogram_.inverse_transform(back).shape
+        (22050,)
         """
         check_is_fitted(self)
         return self._map(X, None)

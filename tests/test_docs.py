@@ -20,13 +20,6 @@ ROOT = Path(__file__).resolve().parent.parent
 MODULES = ("sktimbre.metrics", "sktimbre.io", "sktimbre.datasets", "sktimbre.plotting")
 # Estimator methods that need an example wherever our code defines them.
 METHODS = ("fit", "transform", "inverse_transform", "save", "load")
-# Methods whose docstrings lack an example, in files this test does not own;
-# they are reported as expected failures until the example is added.
-PENDING = {
-    "sktimbre._base.BaseTimbreModel.fit",
-    "sktimbre._base.BaseTimbreModel.transform",
-    "sktimbre._base.BaseTimbreModel.inverse_transform",
-}
 _EXAMPLES = re.compile(r"^Examples\n-{8,}\n(?P<body>.*?)(?=^\S[^\n]*\n-{3,}\n|\Z)",
                        re.MULTILINE | re.DOTALL)
 
@@ -62,9 +55,7 @@ def estimator_methods():
 
 
 def _params(pairs):
-    return [pytest.param(obj, id=ref, marks=[pytest.mark.xfail(
-        reason="the example is still to be written in that module", strict=False)]
-        if ref in PENDING else []) for ref, obj in pairs]
+    return [pytest.param(obj, id=ref) for ref, obj in pairs]
 
 
 @pytest.mark.parametrize("obj", _params(public_names() + estimator_methods()))
