@@ -425,15 +425,13 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         --------
         >>> import numpy as np
         >>> from sktimbre import TimbreVAE
-        >>> t = np.arange(22050) / 22050
-        >>> bright = [(0.3 * np.sign(np.sin(2 * np.pi * f * t))).astype(np.float32)
-        ...           for f in (220, 330)]
-        >>> pure = [(0.5 * np.sin(2 * np.pi * f * t)).astype(np.float32)
-        ...         for f in (440, 550)]
-        >>> vae = TimbreVAE(hidden=16, max_epochs=1, random_state=0).fit(bright, pure)
-        >>> vae.transform(bright[0], alpha=0.5).shape  # audio in, audio out
+        >>> phase = 2 * np.pi * np.outer([220, 330], np.arange(22050) / 22050)
+        >>> A = (0.3 * np.sign(np.sin(phase))).astype(np.float32)  # 2 clips, 1 s
+        >>> B = (0.5 * np.sin(1.5 * phase)).astype(np.float32)
+        >>> vae = TimbreVAE(hidden=16, max_epochs=1, random_state=0).fit(A, B)
+        >>> vae.transform(A[0], alpha=0.5).shape  # audio in, audio out
         (22050,)
-        >>> S = vae.spectrogram_.transform(bright[0])
+        >>> S = vae.spectrogram_.transform(A[0])
         >>> vae.transform(S, alpha=1.0).timbre[1]  # spectrogram in and out
         1.0
         """
@@ -462,19 +460,20 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         Examples
         --------
         >>> import numpy as np
-        >>> from sktimbre import TimbreVAE
+        >>> from sklearn.pipeline import Pipeline
+        >>> from sktimbre import SpectrogramTransformer, TimbreVAE
         >>> t = np.arange(22050) / 22050
-        >>> bright = [(0.3 * np.sign(np.sin(2 * np.pi * f * t))).astype(np.float32)
-        ...           for f in (220, 330)]
-        >>> pure = [(0.5 * np.sin(2 * np.pi * f * t)).astype(np.float32)
-        ...         for f in (440, 550)]
-        >>> vae = TimbreVAE(hidden=16, max_epochs=1, random_state=0).fit(bright, pure)
-        >>> S = vae.spectrogram_.transform(bright[0])
+        >>> reedy = [np.sin(2 * np.pi * f * t) ** 3 for f in (196, 262)]
+        >>> airy = [0.4 * np.sin(2 * np.pi * f * t) for f in (392, 523)]
+        >>> pipe = Pipeline([("spec", SpectrogramTransformer()),
+        ...                  ("vae", TimbreVAE(hidden=16, max_epochs=1))])
+        >>> spec, vae = pipe.fit(reedy, airy).named_steps.values()
+        >>> S = spec.transform(reedy[0])
         >>> moved = vae.transform(S, alpha=1.0)
         >>> back = vae.inverse_transform(moved)  # to the timbre S came with
         >>> back.timbre[1] == moved.timbre[0]
         True
-        >>> vae.spectrogram_.inverse_transform(back).shape
+        >>> spec.inverse_transform(back).shape
         (22050,)
         """
         check_is_fitted(self)
