@@ -91,19 +91,19 @@ def evaluate(name, estimator, data, classifier, griffin_lim, ref_f0):
         raw_pitch_accuracy(va, sweep[a], sr=sr, ref_f0=ref_f0["va"]),
         raw_pitch_accuracy(fl, sweep_b[a], sr=sr, ref_f0=ref_f0["fl"])])
         for a in (0.0, 0.5, 1.0)}
-    p_flute = {a: float(np.mean(np.r_[classifier.predict_proba(sweep[a])[:, 1],
-                                      classifier.predict_proba(sweep_b[a])[:, 1]]))
-               for a in ALPHAS}
+    def mean_p_flute(*converted):
+        return float(np.mean(np.concatenate(
+            [classifier.predict_proba(clips)[:, 1] for clips in converted])))
+
+    p_flute = {a: mean_p_flute(sweep[a], sweep_b[a]) for a in ALPHAS}
     p_flute_equal_steps = None
     if getattr(model, "alpha_curve_", None) is not None:
         # The same fit walked in equal steps, as with calibrate_alpha=False:
         # the spacing is set after training and leaves the weights alone.
         curve = model.alpha_curve_
         model.alpha_curve_ = np.tile(np.linspace(0.0, 1.0, 11), (2, 1))
-        p_flute_equal_steps = {a: p_flute[a] if a in (0.0, 1.0) else float(np.mean(
-            np.r_[classifier.predict_proba(convert(pipe, va, alpha=a))[:, 1],
-                  classifier.predict_proba(convert(pipe, fl, alpha=a))[:, 1]]))
-            for a in ALPHAS}
+        p_flute_equal_steps = {a: p_flute[a] if a in (0.0, 1.0) else mean_p_flute(
+            convert(pipe, va, alpha=a), convert(pipe, fl, alpha=a)) for a in ALPHAS}
         model.alpha_curve_ = curve
     clips = va + fl
     spec = pipe["spec"]

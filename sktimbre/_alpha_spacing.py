@@ -61,6 +61,10 @@ def judge_lines(lines, transformer, *, real):
         Mean P(instrument B) at :data:`POSITIONS` along each direction's
         lines; None where there are too few long enough pieces to judge.
     """
+    def long_enough(spec):
+        # A plain array renders to (n_frames - 1) * hop_length samples.
+        return (spec.shape[-1] - 1) * transformer.hop_length >= _MIN_JUDGED_SAMPLES
+
     def render(specs):
         # One batch per shape: Griffin-Lim runs on a batch at once.
         clips = []
@@ -69,22 +73,18 @@ def judge_lines(lines, transformer, *, real):
             clips += list(transformer.inverse_transform(same))
         return clips
 
-    examples = [[c for c in render(specs) if len(c) >= _MIN_JUDGED_SAMPLES]
-                for specs in real]
-    if min(len(e) for e in examples) < 2 or min(len(pairs) for pairs in lines) < 1:
+    real = [[s for s in specs if long_enough(s)] for specs in real]
+    lines = [[(start, end) for start, end in pairs if long_enough(start)]
+             for pairs in lines]
+    if min(len(specs) for specs in real) < 2 or min(len(p) for p in lines) < 1:
         return None
+    examples = [render(specs) for specs in real]
     judge = InstrumentClassifier(sr=transformer.sr).fit(
         examples[0] + examples[1], [0] * len(examples[0]) + [1] * len(examples[1]))
     judgement = np.empty((2, len(POSITIONS)))
     for direction, pairs in enumerate(lines):
-        p_b = []
-        for start, end in pairs:
-            points = np.stack([start + p * (end - start) for p in POSITIONS])
-            clips = list(transformer.inverse_transform(points))
-            if len(clips[0]) < _MIN_JUDGED_SAMPLES:
-                continue
-            p_b.append(judge.predict_proba(clips)[:, 1])
-        if not p_b:
-            return None
+        p_b = [judge.predict_proba(render(
+            [start + p * (end - start) for p in POSITIONS]))[:, 1]
+            for start, end in pairs]
         judgement[direction] = np.mean(p_b, axis=0)
     return judgement

@@ -417,7 +417,7 @@ class TimbreCycleGAN(BaseTimbreModel):
         curve = getattr(self, "alpha_curve_", None)
         if curve is None:
             return float(alpha)
-        return float(np.interp(alpha, POSITIONS, np.atleast_2d(curve)[line]))
+        return float(np.interp(alpha, POSITIONS, curve[line]))
 
     # ---------------------------------------------------------- transform
     @torch.no_grad()

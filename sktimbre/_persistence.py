@@ -286,10 +286,15 @@ def save_model(model, path):
 
 
 def load_model(cls, path):
-    """Read a model written by :func:`save_model` as an instance of ``cls``."""
+    """Read a model written by :func:`save_model` as an instance of ``cls``;
+    for a tuple of classes, of the one the file's manifest names (a file
+    naming none of them is refused as if the first were asked for)."""
     path = Path(path)
     members = _read_members(path)
     manifest = _parse_json(members, "manifest.json", path)
+    if isinstance(cls, tuple):
+        named = manifest.get("class") if isinstance(manifest, dict) else None
+        cls = next((c for c in cls if c.__name__ == named), cls[0])
     _check_manifest(manifest, cls, path)
     try:
         tensors = safetensors.torch.load(members["weights.safetensors"])

@@ -202,22 +202,6 @@ def _load_many(sources, load_audio, sr):
 _PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 
 
-def _load_saved(path):
-    """A model written by ``save``, as the class its manifest names."""
-    import json
-    import zipfile
-
-    from . import TimbreCycleGAN, TimbreVAE
-
-    try:
-        with zipfile.ZipFile(path) as archive:
-            named = json.loads(archive.read("manifest.json")).get("class")
-    except (KeyError, ValueError, AttributeError, zipfile.BadZipFile):
-        named = None  # TimbreVAE.load says what is wrong with the file
-    Model = {"TimbreCycleGAN": TimbreCycleGAN}.get(named, TimbreVAE)
-    return Model.load(path)
-
-
 def _load_model(path):
     import joblib
 
@@ -230,7 +214,11 @@ def _load_model(path):
         # pickle may hold zip data (torch tensors) inside, but not at its start.
         is_archive = head.read(4) == b"PK\x03\x04"
     if is_archive:
-        return _load_saved(path)
+        from . import TimbreCycleGAN, TimbreVAE
+        from ._persistence import load_model
+
+        # Read without unpickling, as the class the file's manifest names.
+        return load_model((TimbreVAE, TimbreCycleGAN), path)
     try:
         model = joblib.load(path)
     except Exception as exc:  # noqa: BLE001 - unpickling raises anything
