@@ -106,7 +106,8 @@ def griffinlim(
         init_phase = 2 * math.pi * torch.rand(
             magnitude.shape, generator=generator, dtype=magnitude.dtype
         ).to(magnitude.device)
-    angles = torch.polar(torch.ones_like(magnitude), init_phase.to(magnitude.dtype))
+    angles = torch.polar(torch.ones_like(magnitude),
+                         init_phase.to(device=magnitude.device, dtype=magnitude.dtype))
     kwargs = dict(n_fft=n_fft, hop_length=hop_length, win_length=win_length)
     weight = momentum / (1.0 + momentum)
     tprev = None

@@ -471,7 +471,8 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         return np.array(arr, dtype=np.float32)
 
     def magnitude(self, S):
-        """Linear STFT magnitude of a normalised spectrogram, as a torch tensor.
+        """Linear STFT magnitude of a normalised spectrogram, as a torch tensor
+        on the transformer's ``device_`` (``.cpu()`` it before ``.numpy()``).
 
         Undoes the normalisation and the log, and the mel projection by
         non-negative least squares. Accepts ``(..., n_freq, n_frames)``.

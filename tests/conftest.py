@@ -37,7 +37,7 @@ def tiny_vae(two_instruments):
 
     a, b = two_instruments
     return TimbreVAE(max_epochs=3, hidden=32, early_stopping=False,
-                     random_state=0).fit(a, b)
+                     random_state=0, device="cpu").fit(a, b)
 
 
 def median_cents_moved(model, clip, alpha=1.0):
@@ -49,7 +49,7 @@ def median_cents_moved(model, clip, alpha=1.0):
     out = model.transform(source, alpha=alpha)
     f_in, _ = harmonic_f0(spec.magnitude(source), sr=spec.sr, n_fft=spec.n_fft)
     f_out, _ = harmonic_f0(spec.magnitude(out), sr=spec.sr, n_fft=spec.n_fft)
-    cents = 1200 * np.abs(np.log2(f_out.numpy() / f_in.numpy()))
+    cents = 1200 * np.abs(np.log2(f_out.cpu().numpy() / f_in.cpu().numpy()))
     return float(np.median(cents[10:-10]))
 
 

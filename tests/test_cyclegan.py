@@ -12,7 +12,8 @@ from .conftest import harmonic_tone, median_cents_moved
 
 # Judging alpha's spacing renders some hundred clips: only tiny_gan does it.
 FAST = dict(width=24, n_residual_blocks=2, discriminator_width=16, max_epochs=2,
-            early_stopping=False, calibrate_alpha=False, random_state=0)
+            early_stopping=False, calibrate_alpha=False, random_state=0,
+            device="cpu")  # tests/test_cuda.py runs the model on a GPU
 
 
 @pytest.fixture(scope="module")
@@ -239,7 +240,7 @@ def test_harmonic_contrast_falls_when_troughs_fill(two_instruments):
     from sktimbre._cyclegan import _harmonic_contrast
 
     a, _ = two_instruments
-    spec = SpectrogramTransformer().fit(a)
+    spec = SpectrogramTransformer(device="cpu").fit(a)
     clean = harmonic_tone(440.0, [1, 0.5, 0.3, 0.2], seconds=0.5)
     noisy = clean + 0.05 * np.random.default_rng(0).standard_normal(len(clean))
     centres = torch.as_tensor(spec.frequencies_, dtype=torch.float32)
