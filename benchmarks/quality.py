@@ -52,6 +52,13 @@ def distances(reference, estimate, sr):
             mel_cepstral_distortion(reference, estimate, sr=sr))
 
 
+def level_error(references, estimates):
+    """Mean level of the estimates over their references, in dB RMS."""
+    return float(np.mean([20 * np.log10(np.sqrt(np.mean(np.square(est)))
+                                        / np.sqrt(np.mean(np.square(ref))))
+                          for ref, est in zip(references, estimates)]))
+
+
 def baseline_rows(data):
     sr = data.sr
     va, fl = data.test_violin, data.test_flute
@@ -134,6 +141,7 @@ def evaluate(name, estimator, data, classifier, griffin_lim, ref_f0):
     floor = log_spectral_distance(clips, griffin_lim(clips), sr=sr)
     return {
         "a2b": distances(fl, to_flute, sr), "b2a": distances(va, to_violin, sr),
+        "level": (level_error(fl, to_flute), level_error(va, to_violin)),
         "pitch": pitch, "p_flute": p_flute, "p_flute_equal_steps": p_flute_equal_steps,
         "alpha_curve": getattr(model, "alpha_curve_", None),
         "recon": recon, "recon_floor": floor,
@@ -166,6 +174,8 @@ def side_by_side(results, eq_a2b, eq_b2a):
         ["P(flute) at alpha 0 / 0.5 / 1",
          *[" / ".join(f"{results[n]['p_flute'][a]:.2f}" for a in (0.0, 0.5, 1.0))
            for n in names]],
+        ["level vs target A->B / B->A (dB RMS)",
+         *[" / ".join(f"{v:+.1f}" for v in results[n]["level"]) for n in names]],
         ["full cycle LSD (dB)", *[f"{results[n]['cycle_full']:.2f}" for n in names]],
         ["fit (s)", *[f"{results[n]['fit_s']:.0f}" for n in names]],
     ]

@@ -25,8 +25,9 @@ class TimbreCycleGAN(BaseTimbreModel):
     through. Least-squares patch discriminators judge each instrument's
     spectrograms; cycle consistency (``F(G(a)) = a``) and identity
     (``G(b) = b``) losses tie the translation to its input (Zhu et al. 2017),
-    and a second adversarial step judges the cycled spectrograms too
-    (CycleGAN-VC2, Kaneko et al. 2019).
+    a harmonic-contrast loss keeps the pitch trackable and a loudness loss
+    each frame's level; a second adversarial step on the cycled
+    spectrograms (CycleGAN-VC2, Kaneko et al. 2019) is an option.
 
     ``alpha`` moves along the change: a piece of instrument A at ``alpha``
     becomes ``a + t(alpha) * (G(a) - a)``, a point on the straight line in
@@ -45,29 +46,37 @@ class TimbreCycleGAN(BaseTimbreModel):
         Gated residual blocks per generator.
     discriminator_width : int, default=64
         Channels of the discriminators' first layer.
-    lambda_cycle : float, default=7.0
+    lambda_cycle : float, default=5.0
         Weight of the cycle-consistency loss. Higher brings pieces back more
         faithfully through both generators but slows the translation: at 10
-        a default-length CPU fit stays at the identity.
+        a default-length CPU fit stays at the identity, and the loudness
+        loss already ties each translation to its input's level.
     lambda_identity : float, default=0.5
         Weight of the identity loss, which asks each generator to leave its
         own target instrument unchanged.
-    second_adversarial : bool, default=True
+    second_adversarial : bool, default=False
         Also judge the cycled spectrograms ``F(G(a))`` and ``G(F(b))`` with a
         second pair of discriminators, against the over-smoothing an L1
-        cycle loss alone allows.
+        cycle loss alone allows (CycleGAN-VC2). Off by default: on the
+        default data it did not bring the translations closer to the other
+        instrument, and it adds work to every step.
     lambda_pitch : float, default=1.0
         Weight of the harmonic-contrast loss: in each pitched frame, the
         translation must keep the peaks at the input's harmonics (of the f0
         read from the input) as far above the troughs between them as the
         input has them, so that the pitch stays audible and trackable.
+    lambda_loudness : float, default=1.0
+        Weight of the loudness loss: each frame of a translation keeps the
+        input's loudness (log of its summed power) to within about 6 dB, as
+        the TimbreVAE keeps it by conditioning on it. Without it nothing
+        ties a translation's level to its input's, since the patch
+        discriminators normalise each frame and the cycle lets the other
+        generator undo any gain.
     calibrate_alpha : bool, default=True
         Space the positions along each line so that ``alpha`` is heard
         evenly. Equal steps in log magnitude are not equal steps in
-        timbre: the instrument heard turns over early (measured on the
-        default data in equal steps after 72 epochs: an instrument
-        classifier's P(flute) is already 0.85 half way along, and 0.67 with
-        the spacing). After training, an
+        timbre: the instrument heard turns over early (the "equal steps"
+        row of the conversion benchmark in the documentation). After training, an
         :class:`~sktimbre.metrics.InstrumentClassifier` fitted on renders of
         the training pieces judges renders of points at 11 positions along
         the lines of up to 6 training pieces per instrument (their first 2
@@ -92,8 +101,7 @@ class TimbreCycleGAN(BaseTimbreModel):
     max_epochs : int, default=36
         Epochs at most; an epoch shows the networks every training frame
         about once. 36 keep a default fit on the default data under ten
-        minutes on two CPU cores; 72 moved the violin a little further
-        (violin-to-flute LSD 10.92 against 11.32 dB) in twice the time.
+        minutes on two CPU cores.
     max_time : float, optional
         Seconds of training at most, for a predictable cost.
     early_stopping : bool, default=False
@@ -145,8 +153,8 @@ class TimbreCycleGAN(BaseTimbreModel):
     history_ : dict of lists
         Per-epoch losses: ``train_loss`` (the generators' total),
         ``valid_loss`` (held-out cycle plus identity L1), ``adversarial``,
-        ``cycle``, ``identity``, ``second_adversarial``, ``discriminator``
-        and ``domain``.
+        ``cycle``, ``identity``, ``pitch``, ``loudness``,
+        ``second_adversarial``, ``discriminator`` and ``domain``.
     n_epochs_ : int
     best_epoch_ : int
     device_ : torch.device
@@ -196,6 +204,7 @@ class TimbreCycleGAN(BaseTimbreModel):
         "lambda_identity": [Interval(numbers.Real, 0, None, closed="left")],
         "second_adversarial": ["boolean"],
         "lambda_pitch": [Interval(numbers.Real, 0, None, closed="left")],
+        "lambda_loudness": [Interval(numbers.Real, 0, None, closed="left")],
         "calibrate_alpha": ["boolean"],
     }
 
@@ -205,10 +214,11 @@ class TimbreCycleGAN(BaseTimbreModel):
         width=128,
         n_residual_blocks=6,
         discriminator_width=64,
-        lambda_cycle=7.0,
+        lambda_cycle=5.0,
         lambda_identity=0.5,
-        second_adversarial=True,
+        second_adversarial=False,
         lambda_pitch=1.0,
+        lambda_loudness=1.0,
         calibrate_alpha=True,
         alpha=0.5,
         spectrogram=None,
@@ -233,6 +243,7 @@ class TimbreCycleGAN(BaseTimbreModel):
         self.lambda_identity = lambda_identity
         self.second_adversarial = second_adversarial
         self.lambda_pitch = lambda_pitch
+        self.lambda_loudness = lambda_loudness
         self.calibrate_alpha = calibrate_alpha
         self.alpha = alpha
         self.spectrogram = spectrogram
@@ -335,10 +346,13 @@ class TimbreCycleGAN(BaseTimbreModel):
             self._contrast_lost(real_a, fake_b, batch, ~is_b)
             + self._contrast_lost(real_b, fake_a, batch, is_b)
         )
+        loudness = 0.5 * (self._loudness_moved(real_a, fake_b)
+                          + self._loudness_moved(real_b, fake_a))
         losses = {"adversarial": adversarial, "cycle": cycle, "identity": identity,
-                  "pitch": pitch}
+                  "pitch": pitch, "loudness": loudness}
         total = adversarial + self.lambda_cycle * cycle + (
-            self.lambda_identity * identity) + self.lambda_pitch * pitch
+            self.lambda_identity * identity) + self.lambda_pitch * pitch + (
+            self.lambda_loudness * loudness)
         if self.second_adversarial:
             second = 0.5 * (
                 _least_squares(self.discriminator_a2_(cycled_a), 1.0)
@@ -350,22 +364,30 @@ class TimbreCycleGAN(BaseTimbreModel):
         return {"loss": total, **losses, "discriminator": discriminator.detach(),
                 "domain": domain.detach()}
 
+    def _log_magnitude(self, spec):
+        """Undo the transformer's normalisation: natural-log magnitude rows."""
+        transformer = self.spectrogram_
+        mean, scale = (torch.as_tensor(v, dtype=spec.dtype, device=spec.device)
+                       for v in (transformer.mean_, transformer.scale_))
+        return spec * scale[:, None] + mean[:, None]
+
     def _contrast_lost(self, real, fake, batch, rows):
         """Harmonic contrast of ``real`` that ``fake`` lost, in nepers,
         weighted by how periodic each frame is."""
-        transformer = self.spectrogram_
-        device = real.device
-        mean = torch.as_tensor(transformer.mean_, dtype=real.dtype, device=device)
-        scale = torch.as_tensor(transformer.scale_, dtype=real.dtype, device=device)
         # Row centre frequencies, linear or mel alike.
-        centres = torch.as_tensor(transformer.frequencies_, dtype=real.dtype,
-                                  device=device)
+        centres = torch.as_tensor(self.spectrogram_.frequencies_, dtype=real.dtype,
+                                  device=real.device)
         f0, periodicity = batch.f0[rows], batch.features[rows, 1]
-        kept, wanted = (
-            _harmonic_contrast(spec * scale[:, None] + mean[:, None], f0, centres)
-            for spec in (fake, real)
-        )
+        kept, wanted = (_harmonic_contrast(self._log_magnitude(spec), f0, centres)
+                        for spec in (fake, real))
         return (periodicity * F.relu(wanted - kept)).mean()
+
+    def _loudness_moved(self, real, fake):
+        """Mean change of frame loudness from ``real`` to ``fake`` beyond the
+        slack, in nepers (log of the frame's summed power, halved)."""
+        moved = [0.5 * torch.logsumexp(2 * self._log_magnitude(spec), dim=1)
+                 for spec in (real, fake)]
+        return F.relu((moved[1] - moved[0]).abs() - _LOUDNESS_SLACK).mean()
 
     @torch.no_grad()
     def _validation_loss(self, batches):
@@ -457,6 +479,9 @@ _JUDGE_EXAMPLES = 24
 
 _CONTRAST_HARMONICS = 6
 _CONTRAST_DECAY = 0.8
+# Two instruments playing the same notes differ in level by a few dB, so
+# only a loudness change beyond this many nepers (about 6 dB) costs.
+_LOUDNESS_SLACK = 0.7
 
 
 def _harmonic_contrast(log_magnitude, f0, centres):

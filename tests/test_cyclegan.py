@@ -7,6 +7,8 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from sktimbre import Spectrogram, SpectrogramTransformer, TimbreCycleGAN, convert
+from sktimbre._cyclegan import _LOUDNESS_SLACK
+from sktimbre._nn import PatchDiscriminator
 
 from .conftest import harmonic_tone, median_cents_moved
 
@@ -165,9 +167,10 @@ def test_pitch_is_kept(tiny_gan, two_instruments):
 
 def test_discriminators_learn_from_their_own_step(two_instruments):
     a, b = two_instruments
-    gan = TimbreCycleGAN(**{**FAST, "max_epochs": 1})
+    both = {**FAST, "second_adversarial": True}
+    gan = TimbreCycleGAN(**{**both, "max_epochs": 1})
     gan.fit(a, b)
-    fresh = TimbreCycleGAN(**FAST)
+    fresh = TimbreCycleGAN(**both)
     fresh._validate_params()
     torch.manual_seed(gan._torch_seed_)
     # Same seed, same initial weights: compare to see that both sides moved.
@@ -187,15 +190,18 @@ def test_discriminators_learn_from_their_own_step(two_instruments):
 def test_history_has_each_loss_and_last_weights_are_kept(tiny_gan):
     h = tiny_gan.history_
     assert tiny_gan.n_epochs_ == len(h["train_loss"]) == 4
-    for key in ("adversarial", "cycle", "identity", "pitch", "second_adversarial",
+    for key in ("adversarial", "cycle", "identity", "pitch", "loudness",
                 "discriminator", "domain"):
         assert len(h[key]) == 4 and np.isfinite(h[key]).all(), key
     # Adversarial losses do not rank epochs, so the last epoch's weights stay.
     assert tiny_gan.best_epoch_ == tiny_gan.n_epochs_
 
 
-def test_without_second_adversarial_step(two_instruments):
+def test_with_and_without_second_adversarial_step(two_instruments):
     a, b = two_instruments
+    gan = TimbreCycleGAN(second_adversarial=True, **FAST).fit(a, b)
+    assert len(gan.history_["second_adversarial"]) == FAST["max_epochs"]
+    assert isinstance(gan.discriminator_a2_, PatchDiscriminator)
     gan = TimbreCycleGAN(second_adversarial=False, **FAST).fit(a, b)
     assert "second_adversarial" not in gan.history_
     assert isinstance(gan.discriminator_a2_, torch.nn.Identity)
@@ -228,12 +234,28 @@ def test_warm_start_continues(two_instruments):
     assert gan.n_epochs_ == 4 and gan.history_["epoch"] == [1, 2, 3, 4]
 
 
+def test_loudness_loss_measures_a_change_of_level(tiny_gan, two_instruments):
+    a, _ = two_instruments
+    S = torch.as_tensor(np.asarray(tiny_gan.spectrogram_.transform(a[0])))[None]
+    assert float(tiny_gan._loudness_moved(S, S)) == 0.0
+    # Every row one neper louder (a gain of e): the frames' loudness moves by
+    # 1, which costs what lies beyond the slack; half a neper is free.
+    scale = torch.as_tensor(tiny_gan.spectrogram_.scale_, dtype=S.dtype)
+    for nepers, cost in ((1.0, 1.0 - _LOUDNESS_SLACK), (-1.0, 1.0 - _LOUDNESS_SLACK),
+                         (0.5, 0.0)):
+        moved = S + nepers / scale[:, None]
+        cost_paid = float(tiny_gan._loudness_moved(S, moved))
+        assert cost_paid == pytest.approx(cost, abs=1e-4)
+
+
 def test_parameters_are_validated(two_instruments):
     a, b = two_instruments
     with pytest.raises(ValueError, match="lambda_cycle"):
         TimbreCycleGAN(lambda_cycle=-1).fit(a, b)
     with pytest.raises(ValueError, match="width"):
         TimbreCycleGAN(width=0).fit(a, b)
+    with pytest.raises(ValueError, match="lambda_loudness"):
+        TimbreCycleGAN(lambda_loudness=-0.5).fit(a, b)
 
 
 def test_harmonic_contrast_falls_when_troughs_fill(two_instruments):
