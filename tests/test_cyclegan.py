@@ -191,7 +191,7 @@ def test_history_has_each_loss_and_last_weights_are_kept(tiny_gan):
     h = tiny_gan.history_
     assert tiny_gan.n_epochs_ == len(h["train_loss"]) == 4
     for key in ("adversarial", "cycle", "identity", "pitch", "loudness",
-                "discriminator", "domain"):
+                "second_adversarial", "discriminator", "domain"):
         assert len(h[key]) == 4 and np.isfinite(h[key]).all(), key
     # Adversarial losses do not rank epochs, so the last epoch's weights stay.
     assert tiny_gan.best_epoch_ == tiny_gan.n_epochs_
