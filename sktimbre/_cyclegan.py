@@ -342,12 +342,17 @@ class TimbreCycleGAN(BaseTimbreModel):
             F.l1_loss(self.generator_ab_(real_b), real_b)
             + F.l1_loss(self.generator_ba_(real_a), real_a)
         )
+        # Both content losses compare log magnitudes: undo the normalisation
+        # once per tensor.
+        log_a, log_b, log_fake_b, log_fake_a = (
+            self.spectrogram_._denormalise(spec)
+            for spec in (real_a, real_b, fake_b, fake_a))
         pitch = 0.5 * (
-            self._contrast_lost(real_a, fake_b, batch, ~is_b)
-            + self._contrast_lost(real_b, fake_a, batch, is_b)
+            self._contrast_lost(log_a, log_fake_b, batch, ~is_b)
+            + self._contrast_lost(log_b, log_fake_a, batch, is_b)
         )
-        loudness = 0.5 * (self._loudness_moved(real_a, fake_b)
-                          + self._loudness_moved(real_b, fake_a))
+        loudness = 0.5 * (_loudness_moved(log_a, log_fake_b)
+                          + _loudness_moved(log_b, log_fake_a))
         losses = {"adversarial": adversarial, "cycle": cycle, "identity": identity,
                   "pitch": pitch, "loudness": loudness}
         total = adversarial + self.lambda_cycle * cycle + (
@@ -364,30 +369,15 @@ class TimbreCycleGAN(BaseTimbreModel):
         return {"loss": total, **losses, "discriminator": discriminator.detach(),
                 "domain": domain.detach()}
 
-    def _log_magnitude(self, spec):
-        """Undo the transformer's normalisation: natural-log magnitude rows."""
-        transformer = self.spectrogram_
-        mean, scale = (torch.as_tensor(v, dtype=spec.dtype, device=spec.device)
-                       for v in (transformer.mean_, transformer.scale_))
-        return spec * scale[:, None] + mean[:, None]
-
     def _contrast_lost(self, real, fake, batch, rows):
         """Harmonic contrast of ``real`` that ``fake`` lost, in nepers,
-        weighted by how periodic each frame is."""
+        weighted by how periodic each frame is; both are log magnitudes."""
         # Row centre frequencies, linear or mel alike.
         centres = torch.as_tensor(self.spectrogram_.frequencies_, dtype=real.dtype,
                                   device=real.device)
         f0, periodicity = batch.f0[rows], batch.features[rows, 1]
-        kept, wanted = (_harmonic_contrast(self._log_magnitude(spec), f0, centres)
-                        for spec in (fake, real))
+        kept, wanted = (_harmonic_contrast(spec, f0, centres) for spec in (fake, real))
         return (periodicity * F.relu(wanted - kept)).mean()
-
-    def _loudness_moved(self, real, fake):
-        """Mean change of frame loudness from ``real`` to ``fake`` beyond the
-        slack, in nepers (log of the frame's summed power, halved)."""
-        moved = [0.5 * torch.logsumexp(2 * self._log_magnitude(spec), dim=1)
-                 for spec in (real, fake)]
-        return F.relu((moved[1] - moved[0]).abs() - _LOUDNESS_SLACK).mean()
 
     @torch.no_grad()
     def _validation_loss(self, batches):
@@ -511,6 +501,15 @@ def _at_frequency(values, hz, centres):
     low_values = values.gather(1, lower[:, None]).squeeze(1)
     high_values = values.gather(1, upper[:, None]).squeeze(1)
     return low_values + frac * (high_values - low_values)
+
+
+def _loudness_moved(real, fake):
+    """Mean change of frame loudness from ``real`` to ``fake`` (log
+    magnitudes, batch, n_rows, T) beyond the slack, in nepers: the log of a
+    frame's summed power, halved."""
+    moved = [0.5 * torch.logsumexp(2 * log_magnitude, dim=1)
+             for log_magnitude in (real, fake)]
+    return F.relu((moved[1] - moved[0]).abs() - _LOUDNESS_SLACK).mean()
 
 
 def _least_squares(scores, target):

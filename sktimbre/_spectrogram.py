@@ -480,14 +480,19 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         device = self.device_
         values = torch.as_tensor(np.asarray(S, dtype=np.float32), device=device)
-        mean = torch.as_tensor(self.mean_, dtype=torch.float32, device=device)
-        scale = torch.as_tensor(self.scale_, dtype=torch.float32, device=device)
-        log_mag = values * scale[:, None] + mean[:, None]
-        magnitude = (torch.exp(log_mag) - _AMIN).clamp_min(0)
+        magnitude = (torch.exp(self._denormalise(values)) - _AMIN).clamp_min(0)
         if self.mel_basis_ is not None:
             basis = torch.as_tensor(self.mel_basis_, device=device)
             magnitude = mel_to_linear(magnitude, basis)
         return magnitude
+
+    def _denormalise(self, values):
+        """Undo the normalisation of a tensor ``(..., n_freq, n_frames)``:
+        natural-log magnitude rows (mel rows stay mel), on the tensor's own
+        device and dtype and differentiable, for losses during training."""
+        mean, scale = (torch.as_tensor(v, dtype=values.dtype, device=values.device)
+                       for v in (self.mean_, self.scale_))
+        return values * scale[:, None] + mean[:, None]
 
     def _silent_frames(self, S):
         """Boolean mask of the frames of ``S`` (``(n_freq, n_frames)``) whose
