@@ -296,6 +296,7 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         try:
             for epoch in bar:
                 current_is_best = False
+                self._start_epoch(epoch - first)
                 self._set_train_mode(True)
                 totals = {}
                 for _ in range(steps):
@@ -398,6 +399,10 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
     def _set_train_mode(self, mode):
         for name in self._module_names:
             getattr(self, name).train(mode)
+
+    def _start_epoch(self, index):
+        """Hook called before each epoch; ``index`` counts this fit's epochs
+        from 0."""
 
     def _after_training(self, train, valid_batches):
         """Hook for measurements taken once training ended."""

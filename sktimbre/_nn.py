@@ -271,6 +271,15 @@ class GatedResidualGenerator(nn.Module):
     pitch) pass through unless the network learns to move them, and half a
     change is a point on the straight line between input and translation.
 
+    The change is a gain and an offset per row and frame, ``gain * spec +
+    offset``, both read from the network's state. The offset moves the
+    spectral envelope; the gain scales each row's distance from its mean
+    level, which is how one instrument's strong upper harmonics become
+    another's weak ones wherever the harmonics of a note fall: the bins that
+    hold them are the ones above the mean. An offset alone would have to
+    know the positions of the harmonics of every pitch from a few hidden
+    channels.
+
     Parameters
     ----------
     n_freq : int
@@ -296,9 +305,9 @@ class GatedResidualGenerator(nn.Module):
                       self._DILATIONS[i % len(self._DILATIONS)])
             for i in range(n_residual_blocks)
         )
-        self.out = nn.Conv1d(width, n_freq, 1)
-        # Start as the identity: the change begins at zero and grows as the
-        # adversary asks for it.
+        self.out = nn.Conv1d(width, 2 * n_freq, 1)
+        # Start as the identity: gain and offset begin at zero and grow as
+        # the adversary asks for them.
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
@@ -314,7 +323,8 @@ class GatedResidualGenerator(nn.Module):
         h = self.inp(spec)
         for block in self.blocks:
             h = h + block(h)
-        return self.out(h)
+        gain, offset = self.out(h).chunk(2, dim=1)
+        return gain * spec + offset
 
     def forward(self, spec):
         return spec + self.change(spec)

@@ -276,3 +276,41 @@ def test_harmonic_contrast_falls_when_troughs_fill(two_instruments):
     log_magnitude = torch.log(spec.magnitude(spec.transform(clean)) + 1e-5)
     wrong = _harmonic_contrast(log_magnitude[None, :, 5:15], f0 * 1.5, centres)
     assert (contrast[0] > wrong + 1).all()
+
+
+def test_learning_rate_decays_over_the_last_epochs_of_each_fit(two_instruments):
+    a, b = two_instruments
+    seen = []
+
+    class Recording(TimbreCycleGAN):
+        def _start_epoch(self, index):
+            super()._start_epoch(index)
+            seen.append([g["lr"] for o in self._optimizers() for g in o.param_groups])
+
+    gan = Recording(**{**FAST, "max_epochs": 4, "lr": 1e-3, "lr_decay_epochs": 2})
+    gan.fit(a, b)
+    assert np.allclose(seen, [[1e-3] * 2, [1e-3] * 2, [1e-3] * 2, [5e-4] * 2])
+    # A warm fit decays over its own epochs again, from lr.
+    seen.clear()
+    gan.set_params(warm_start=True, max_epochs=2).fit(a, b)
+    assert np.allclose(seen, [[1e-3] * 2, [5e-4] * 2])
+    seen.clear()
+    Recording(**{**FAST, "lr": 1e-3, "lr_decay_epochs": 0}).fit(a, b)
+    assert np.allclose(seen, [[1e-3] * 2, [1e-3] * 2])
+
+
+def test_generator_change_is_a_gain_and_an_offset_per_row():
+    from sktimbre._nn import GatedResidualGenerator
+
+    torch.manual_seed(0)
+    generator = GatedResidualGenerator(n_freq=6, width=8, n_residual_blocks=1)
+    spec = torch.randn(2, 6, 10)
+    # It starts as the identity.
+    assert torch.equal(generator(spec), spec)
+    # A gain of -0.5 in every row halves each row's distance from its mean
+    # level (0 in normalised units) whatever the input, peaks and troughs alike.
+    with torch.no_grad():
+        generator.out.bias[:6] = -0.5
+        generator.out.bias[6:] = 0.25
+    assert torch.allclose(generator(spec), 0.5 * spec + 0.25)
+    assert torch.allclose(generator.change(spec), -0.5 * spec + 0.25)
