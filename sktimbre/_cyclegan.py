@@ -329,7 +329,7 @@ class TimbreCycleGAN(BaseTimbreModel):
         if index == 0 and self.ema_decay > 0:
             # Each fit averages from the weights it starts with.
             self._generator_average = {
-                name: AveragedModel(getattr(self, name),
+                name: AveragedModel(getattr(self, name), device=self.device_,
                                     avg_fn=partial(_moving_average, self.ema_decay))
                 for name in _GENERATORS}
 

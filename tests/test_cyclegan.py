@@ -314,3 +314,39 @@ def test_generator_change_is_a_gain_and_an_offset_per_row():
         generator.out.bias[6:] = 0.25
     assert torch.allclose(generator(spec), 0.5 * spec + 0.25)
     assert torch.allclose(generator.change(spec), -0.5 * spec + 0.25)
+
+
+def test_generators_kept_are_the_moving_average_of_their_weights(two_instruments):
+    a, b = two_instruments
+    last = {}
+
+    class Recording(TimbreCycleGAN):
+        def _after_training(self, train, valid_batches):
+            for name in ("generator_ab_", "discriminator_b_"):
+                last[name] = [p.detach().clone()
+                              for p in getattr(self, name).parameters()]
+            super()._after_training(train, valid_batches)
+
+    averaged = Recording(**FAST).fit(a, b)
+    # The kept generator differs from the last step's; the judges do not.
+    kept = list(averaged.generator_ab_.parameters())
+    assert not all(torch.equal(k, v) for k, v in zip(kept, last["generator_ab_"]))
+    assert all(torch.equal(k, v) for k, v in
+               zip(averaged.discriminator_b_.parameters(), last["discriminator_b_"]))
+    # No averaging: the last step's weights, and the same training otherwise.
+    plain = Recording(**{**FAST, "ema_decay": 0.0}).fit(a, b)
+    assert all(torch.equal(k, v) for k, v in
+               zip(plain.generator_ab_.parameters(), last["generator_ab_"]))
+    assert plain.history_["cycle"] == averaged.history_["cycle"]
+    assert "_generator_average" not in averaged.__dict__
+
+
+def test_young_moving_average_forgets_faster():
+    from sktimbre._cyclegan import _moving_average
+
+    average, value = torch.zeros(3), torch.ones(3)
+    # After one step averaged, the new value has weight 0.9; later 1 - decay.
+    assert torch.allclose(_moving_average(0.99, average, value, torch.tensor(1.0)),
+                          torch.full((3,), 0.9))
+    assert torch.allclose(_moving_average(0.99, average, value, torch.tensor(5000.0)),
+                          torch.full((3,), 0.01))
