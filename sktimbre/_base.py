@@ -64,6 +64,9 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
     # validation loss (True) or of the last epoch (False: for adversarial
     # training, whose losses do not rank epochs by quality).
     _keeps_best_epoch = True
+    # Saved weights besides the modules (dicts of state dicts), which pickle
+    # as CPU tensors like the modules do.
+    _state_names = ("_best_state_", "_resume_state_")
 
     _parameter_constraints = {
         "alpha": [Interval(numbers.Real, 0, 1, closed="both")],
@@ -691,7 +694,7 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        for name in self._module_names + ("_best_state_", "_resume_state_"):
+        for name in self._module_names + self._state_names:
             if name in state and state[name] is not None:
                 # Store weights as CPU tensors so a model fitted on a GPU
                 # unpickles on a machine without one (as skorch does).

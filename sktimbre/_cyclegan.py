@@ -112,7 +112,9 @@ class TimbreCycleGAN(BaseTimbreModel):
         so short fits are not pulled back to the start). An adversarial game
         does not settle: the last step's weights swing with the judges'
         latest verdict, and the average is a steadier generator. 0 keeps the
-        last step's weights. The discriminators are not averaged.
+        last step's weights. The discriminators are not averaged. A fit with
+        ``warm_start`` trains on from the last step's weights and goes on
+        with the same average, so it equals one uninterrupted fit.
     batch_size : int, default=8
         Crops per step, half from each instrument.
     crop_frames : int, default=64
@@ -213,6 +215,7 @@ class TimbreCycleGAN(BaseTimbreModel):
     _loss_optimizer_names = ("generator_optimizer_",)
     _discriminator_names = _module_names[2:]
     _keeps_best_epoch = False
+    _state_names = BaseTimbreModel._state_names + ("_average_state_",)
 
     _parameter_constraints = {
         **BaseTimbreModel._parameter_constraints,
@@ -327,11 +330,16 @@ class TimbreCycleGAN(BaseTimbreModel):
             for group in optimizer.param_groups:
                 group["lr"] = self.lr * scale
         if index == 0 and self.ema_decay > 0:
-            # Each fit averages from the weights it starts with.
             self._generator_average = {
                 name: AveragedModel(getattr(self, name), device=self.device_,
                                     avg_fn=partial(_moving_average, self.ema_decay))
                 for name in _GENERATORS}
+            # A warm fit goes on with the average the last fit left (its
+            # count of steps included), so a resumed fit equals an
+            # uninterrupted one.
+            saved = getattr(self, "_average_state_", None) if self._is_warm() else None
+            for name, state in (saved or {}).items():
+                self._generator_average[name].load_state_dict(state)
 
     def _training_step(self, batch):
         losses = super()._training_step(batch)
@@ -449,7 +457,13 @@ class TimbreCycleGAN(BaseTimbreModel):
     def _after_training(self, train, valid_batches):
         """Keep the averaged generators, then space alpha along the lines as
         an instrument judge hears them."""
-        for name, average in self.__dict__.pop("_generator_average", {}).items():
+        averages = self.__dict__.pop("_generator_average", {})
+        self._average_state_ = {name: average.state_dict()
+                                for name, average in averages.items()} or None
+        if averages and self._resume_state_ is None:
+            # Training goes on from the last step's weights, not the average.
+            self._resume_state_ = self._weights()
+        for name, average in averages.items():
             for parameter, value in zip(getattr(self, name).parameters(),
                                         average.module.parameters()):
                 parameter.copy_(value)
