@@ -213,6 +213,7 @@ class TimbreCycleGAN(BaseTimbreModel):
     )
     _optimizer_names = ("generator_optimizer_", "discriminator_optimizer_")
     _loss_optimizer_names = ("generator_optimizer_",)
+    _generator_names = _module_names[:2]
     _discriminator_names = _module_names[2:]
     _keeps_best_epoch = False
     _state_names = BaseTimbreModel._state_names + ("_average_state_",)
@@ -316,7 +317,7 @@ class TimbreCycleGAN(BaseTimbreModel):
 
         betas = (0.5, 0.999)
         self.generator_optimizer_ = torch.optim.Adam(
-            parameters(("generator_ab_", "generator_ba_")), lr=self.lr, betas=betas)
+            parameters(self._generator_names), lr=self.lr, betas=betas)
         self.discriminator_optimizer_ = torch.optim.Adam(
             parameters(self._discriminator_names), lr=self.lr, betas=betas)
 
@@ -333,7 +334,7 @@ class TimbreCycleGAN(BaseTimbreModel):
             self._generator_average = {
                 name: AveragedModel(getattr(self, name), device=self.device_,
                                     avg_fn=partial(_moving_average, self.ema_decay))
-                for name in _GENERATORS}
+                for name in self._generator_names}
             # A warm fit goes on with the average the last fit left (its
             # count of steps included), so a resumed fit equals an
             # uninterrupted one.
@@ -519,9 +520,6 @@ class TimbreCycleGAN(BaseTimbreModel):
             step = (source - target) / source
             return spec + step * self.generator_ba_.change(spec)
         return spec.clone()
-
-
-_GENERATORS = ("generator_ab_", "generator_ba_")
 
 
 def _evenly(items, count):

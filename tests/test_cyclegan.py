@@ -7,8 +7,8 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from sktimbre import Spectrogram, SpectrogramTransformer, TimbreCycleGAN, convert
-from sktimbre._cyclegan import _LOUDNESS_SLACK, _loudness_moved
-from sktimbre._nn import PatchDiscriminator
+from sktimbre._cyclegan import _LOUDNESS_SLACK, _loudness_moved, _moving_average
+from sktimbre._nn import GatedResidualGenerator, PatchDiscriminator
 
 from .conftest import harmonic_tone, median_cents_moved
 
@@ -300,8 +300,6 @@ def test_learning_rate_decays_over_the_last_epochs_of_each_fit(two_instruments):
 
 
 def test_generator_change_is_a_gain_and_an_offset_per_row():
-    from sktimbre._nn import GatedResidualGenerator
-
     torch.manual_seed(0)
     generator = GatedResidualGenerator(n_freq=6, width=8, n_residual_blocks=1)
     spec = torch.randn(2, 6, 10)
@@ -342,8 +340,6 @@ def test_generators_kept_are_the_moving_average_of_their_weights(two_instruments
 
 
 def test_young_moving_average_forgets_faster():
-    from sktimbre._cyclegan import _moving_average
-
     average, value = torch.zeros(3), torch.ones(3)
     # After one step averaged, the new value has weight 0.9; later 1 - decay.
     assert torch.allclose(_moving_average(0.99, average, value, torch.tensor(1.0)),
