@@ -29,6 +29,9 @@ setup(
         "tqdm>=4.60",
         "matplotlib>=3.7",
         "pretty_midi>=0.2.10",
+        # Simulated rooms for load_default(room="recorded"); 0.10 seeds its ray
+        # tracer (pyroomacoustics.random). Needs only numpy, scipy and Cython.
+        "pyroomacoustics>=0.10",
         "safetensors>=0.4",
         "torch>=2.6",
     ],

@@ -9,22 +9,34 @@ Then pitch kept (raw pitch accuracy, pYIN, 50 cents), P(flute) of an
 instrument classifier trained on the training clips along alpha,
 reconstruction at the input's own timbre, fit time and real-time factor.
 
+With ``--source`` the same measures run on other renderings of the default
+data (``load_default(source=..., room=...)``): each model is fitted and judged
+on each source's own clips, one table per source, and a summary whose rows
+are the worst case over the sources. The default source alone writes the
+detailed "Conversion quality" section (and the pictures); several sources
+write "Conversion quality on every source" and one section per source.
+
     python benchmarks/quality.py [--model vae|cyclegan|both] [--device cpu]
+                                 [--source timgm6mb csound timgm6mb-recorded
+                                  csound-recorded | all]
 """
 
 import argparse
+import re
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from _common import machine, markdown_table, write_section
+from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from sktimbre import MatchEQ, SpectrogramTransformer, TimbreVAE, convert
 from sktimbre.datasets import load_default
 from sktimbre.metrics import (
     InstrumentClassifier,
+    blend_gap,
     estimate_f0,
     log_spectral_distance,
     mel_cepstral_distortion,
@@ -35,6 +47,21 @@ from sktimbre.plotting import plot_alpha_spectrograms, plot_alpha_sweep, plot_hi
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 IMAGES = Path(__file__).resolve().parent.parent / "docs" / "img"
 SHORT = {"TimbreVAE": "vae", "TimbreCycleGAN": "cyclegan"}
+# --source names: load_default's source and room.
+SOURCES = {
+    "timgm6mb": ("timgm6mb", None),
+    "csound": ("csound", None),
+    "timgm6mb-recorded": ("timgm6mb", "recorded"),
+    "csound-recorded": ("csound", "recorded"),
+}
+DEFAULT_SOURCE = "timgm6mb"
+MCD_CONVENTION = (
+    "MCD is (10 / ln 10) sqrt(2 sum_k (c_k - c'_k)^2) per frame, averaged over "
+    "frames aligned by time, with c_1..c_24 the orthonormal DCT-II of the "
+    "natural-log power mel spectrogram (80 mels, n_fft 1024, hop 256; c_0, the "
+    "level, left out): log power rather than the log amplitude of speech "
+    "toolkits, so its values run about twice theirs."
+)
 
 
 def models(device):
@@ -69,17 +96,25 @@ def baseline_rows(data):
         return spec.inverse_transform([np.asarray(s) for s in spec.transform(clips)],
                                       lengths=[len(c) for c in clips])
 
-    rows = {
-        "identity (no change)": (distances(fl, va, sr), distances(va, fl, sr)),
-        "match-EQ": (distances(fl, eq.transform(va), sr),
-                     distances(va, eq.inverse_transform(fl), sr)),
-        "Griffin-Lim round trip of the target (floor)": (
-            distances(fl, griffin_lim(fl), sr), distances(va, griffin_lim(va), sr)),
+    # Each baseline's violin-to-flute and flute-to-violin outputs.
+    outputs = {
+        "identity (no change)": (va, fl),
+        "match-EQ": (eq.transform(va), eq.inverse_transform(fl)),
+        "Griffin-Lim round trip of the target (floor)": (griffin_lim(fl),
+                                                         griffin_lim(va)),
     }
-    return rows, griffin_lim
+    rows = {name: (distances(fl, to_flute, sr), distances(va, to_violin, sr))
+            for name, (to_flute, to_violin) in outputs.items()}
+    return rows, griffin_lim, outputs
 
 
-def evaluate(name, estimator, data, classifier, griffin_lim, ref_f0):
+def p_target(classifier, to_flute, to_violin):
+    """Mean P(flute) of the violin-to-flute outputs, P(violin) of the others."""
+    return (float(np.mean(classifier.predict_proba(to_flute)[:, 1])),
+            float(np.mean(classifier.predict_proba(to_violin)[:, 0])))
+
+
+def evaluate(name, estimator, data, classifier, griffin_lim, ref_f0, pictures=True):
     sr = data.sr
     va, fl = data.test_violin, data.test_flute
     pipe = Pipeline([("spec", SpectrogramTransformer()), ("model", estimator)])
@@ -136,13 +171,17 @@ def evaluate(name, estimator, data, classifier, griffin_lim, ref_f0):
         spec.inverse_transform(model.inverse_transform(
             model.transform(spec.transform(c), alpha=1.0 - i // len(va))))
         for i, c in enumerate(clips)], sr=sr)
-    save_pictures(SHORT.get(name, name.lower()), model, va[0],
-                  {a: sweep[a][0] for a in (0.0, 0.5, 1.0)}, p_flute, sr)
+    if pictures:
+        save_pictures(SHORT.get(name, name.lower()), model, va[0],
+                      {a: sweep[a][0] for a in (0.0, 0.5, 1.0)}, p_flute, sr)
     floor = log_spectral_distance(clips, griffin_lim(clips), sr=sr)
     return {
         "a2b": distances(fl, to_flute, sr), "b2a": distances(va, to_violin, sr),
         "level": (level_error(fl, to_flute), level_error(va, to_violin)),
         "pitch": pitch, "p_flute": p_flute, "p_flute_equal_steps": p_flute_equal_steps,
+        "p_target": p_target(classifier, to_flute, to_violin),
+        "p_flute_sides": (mean_p_flute(sweep[0.5]), mean_p_flute(sweep_b[0.5])),
+        "blend_gap": blend_gap(sweep[0.5], sweep_b[0.5], sr=sr),
         "alpha_curve": getattr(model, "alpha_curve_", None),
         "recon": recon, "recon_floor": floor,
         "decoder_only": decoder_only, "cycle": cycle, "cycle_full": cycle_full,
@@ -190,22 +229,177 @@ def side_by_side(results, eq_a2b, eq_b2a):
             + markdown_table(["", *names], rows) + "\n\n" + pictures + "\n")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--model", default="both", choices=["vae", "cyclegan", "both"])
-    args = parser.parse_args()
-    torch.manual_seed(0)
-    data = load_default()
-    base, griffin_lim = baseline_rows(data)
+def measure(data, chosen, *, pictures):
+    """Baselines and models on one rendering of the default data."""
+    torch.manual_seed(0)  # a source's figures do not depend on which ran before
+    base, griffin_lim, outputs = baseline_rows(data)
     classifier = InstrumentClassifier().fit(
         data.violin + data.flute, [0] * len(data.violin) + [1] * len(data.flute))
     ref_f0 = {"va": [estimate_f0(c, sr=data.sr) for c in data.test_violin],
               "fl": [estimate_f0(c, sr=data.sr) for c in data.test_flute]}
+    results = {name: evaluate(name, clone(est), data, classifier, griffin_lim,
+                              ref_f0, pictures=pictures)
+               for name, est in chosen.items()}
+    judged = {name: p_target(classifier, *pair) for name, pair in outputs.items()}
+    identity_gap = blend_gap(data.test_violin, data.test_flute, sr=data.sr)
+    return base, results, judged, identity_gap
+
+
+def source_rows(base, results, judged, identity_gap):
+    """Rows (method, {column: value}) of one source's table; None is blank."""
+    eq_a2b, eq_b2a = base["match-EQ"][0][0], base["match-EQ"][1][0]
+    rows = []
+    for name, (a2b, b2a) in base.items():
+        rows.append((name, {
+            "A->B LSD (dB)": a2b[0], "A->B MCD (dB)": a2b[1],
+            "B->A LSD (dB)": b2a[0], "B->A MCD (dB)": b2a[1],
+            "P(target) at alpha 1 (A->B)": judged[name][0],
+            "P(target) at alpha 0 (B->A)": judged[name][1],
+            "blend gap at alpha 0.5 (dB)": (identity_gap if name.startswith(
+                "identity") else None)}))
+    for name, r in results.items():
+        rows.append((name, {
+            "A->B LSD (dB)": r["a2b"][0], "A->B MCD (dB)": r["a2b"][1],
+            "B->A LSD (dB)": r["b2a"][0], "B->A MCD (dB)": r["b2a"][1],
+            "LSD vs match-EQ A->B (%)": 100 * (1 - r["a2b"][0] / eq_a2b),
+            "LSD vs match-EQ B->A (%)": 100 * (1 - r["b2a"][0] / eq_b2a),
+            "P(target) at alpha 1 (A->B)": r["p_target"][0],
+            "P(target) at alpha 0 (B->A)": r["p_target"][1],
+            **{f"pitch acc. alpha {a}": r["pitch"][a] for a in (0.0, 0.5, 1.0)},
+            "blend gap at alpha 0.5 (dB)": r["blend_gap"],
+            "P(flute) at alpha 0.5 from A": r["p_flute_sides"][0],
+            "P(flute) at alpha 0.5 from B": r["p_flute_sides"][1],
+            "fit (s)": r["fit_s"], "conversion x real time": r["rtf"]}))
+    return rows
+
+
+# Column: (format, True where a larger value is worse).
+SOURCE_COLUMNS = {
+    "A->B LSD (dB)": (".2f", True), "A->B MCD (dB)": (".2f", True),
+    "B->A LSD (dB)": (".2f", True), "B->A MCD (dB)": (".2f", True),
+    "LSD vs match-EQ A->B (%)": ("+.0f", False),
+    "LSD vs match-EQ B->A (%)": ("+.0f", False),
+    "P(target) at alpha 1 (A->B)": (".2f", False),
+    "P(target) at alpha 0 (B->A)": (".2f", False),
+    "pitch acc. alpha 0.0": (".3f", False), "pitch acc. alpha 0.5": (".3f", False),
+    "pitch acc. alpha 1.0": (".3f", False),
+    "blend gap at alpha 0.5 (dB)": (".2f", True),
+    # Neither side is worse in itself: the worst is the farthest from 0.5.
+    "P(flute) at alpha 0.5 from A": (".2f", None),
+    "P(flute) at alpha 0.5 from B": (".2f", None),
+    "fit (s)": (".0f", True), "conversion x real time": (".0f", False),
+}
+
+
+def _cell(column, value):
+    if value is None:
+        return ""
+    text = format(value, SOURCE_COLUMNS[column][0])
+    return text + ("x" if column.startswith("conversion") else "")
+
+
+def source_table(rows):
+    return markdown_table(["method", *SOURCE_COLUMNS], [
+        [name, *[_cell(c, values.get(c)) for c in SOURCE_COLUMNS]]
+        for name, values in rows])
+
+
+def worst_case_table(per_source):
+    """Per method, each column's worst value over the sources, and where."""
+    methods = list(dict.fromkeys(name for rows in per_source.values()
+                                 for name, _ in rows))
+    table = []
+    for method in methods:
+        cells = [method]
+        for column, (_, larger_is_worse) in SOURCE_COLUMNS.items():
+            found = [(values[column], source) for source, rows in per_source.items()
+                     for name, values in rows
+                     if name == method and values.get(column) is not None]
+            if not found:
+                cells.append("")
+                continue
+            if larger_is_worse is None:
+                worst = max(found, key=lambda item: abs(item[0] - 0.5))
+            else:
+                worst = (max if larger_is_worse else min)(found, key=lambda i: i[0])
+            cells.append(f"{_cell(column, worst[0])} ({worst[1]})")
+        table.append(cells)
+    return markdown_table(["method", *SOURCE_COLUMNS], table)
+
+
+def write_sources(args, sources, chosen):
+    per_source, descriptions = {}, {}
+    for source in sources:
+        name, room = SOURCES[source]
+        start = time.perf_counter()
+        data = load_default(source=name, room=room)
+        print(f"{source}: data ready in {time.perf_counter() - start:.0f} s")
+        base, results, judged, identity_gap = measure(data, chosen, pictures=False)
+        per_source[source] = source_rows(base, results, judged, identity_gap)
+        # The soundfont by file name: the folder is this machine's.
+        descriptions[source] = re.sub(r"\(/\S*/([^/\s]+)\)", r"(\1)",
+                                      data.DESCR.split("\n\n")[-1])
+        print(f"\n{source}\n\n{source_table(per_source[source])}\n")
+        # After each source, so a long run that stops leaves what it measured.
+        write_source_sections(args, per_source, descriptions)
+
+
+def write_source_sections(args, per_source, descriptions):
+    """The worst case over the sources measured so far, and one section each."""
+    sources = list(per_source)
+    device = args.device.split(":")[0]
+    command = (f"python benchmarks/quality.py --device {args.device} --model "
+               f"{args.model} --source {' '.join(sources)}")
+    summary = worst_case_table(per_source)
+    print(f"worst case over {', '.join(sources)}\n\n{summary}")
+    write_section(
+        f"quality-{device}-sources",
+        f"## Conversion quality on every source ({args.device})\n\n"
+        f"`{command}`: the default data rendered from each source (see "
+        "[Data](data.md)), each model fitted and judged on that source's own "
+        "clips: 24 + 24 unpaired training clips of 5 s, 4 held-out paired "
+        "pieces of 8 s, violin = A, flute = B; distances to the target "
+        "instrument's own rendering of the same notes; default parameters, "
+        f"random_state=0. Machine: {machine()}.\n\n"
+        "Worst case over the sources: each cell is the worst value of its "
+        "column over the sources (largest distance, gap and fit time, smallest "
+        "gain, probability of the target, pitch accuracy and speed; for "
+        "P(flute) at alpha 0.5 the farthest from 0.5), with the source it came "
+        f"from.\n\n{summary}\n\n"
+        "P(target): an InstrumentClassifier trained on the source's training "
+        "clips judges the violin-to-flute outputs at alpha 1 (P(flute)) and "
+        "the flute-to-violin outputs at alpha 0 (P(violin)). Pitch accuracy: "
+        "pYIN raw pitch accuracy (50 cents) between input and output, mean of "
+        "both directions. Blend gap: blend_gap, the LSD between the alpha 0.5 "
+        "renderings of a violin piece and of its paired flute piece (for "
+        "identity, between the inputs). P(flute) at alpha 0.5 from A and from "
+        f"B: the classifier on each side's alpha 0.5 rendering. {MCD_CONVENTION} "
+        "Conversion speed covers spectrogram, model and Griffin-Lim.")
+    for source in sources:
+        write_section(
+            f"quality-{device}-{source}",
+            f"### Source {source} ({args.device})\n\n{descriptions[source]} "
+            f"Same run as [the worst case](#conversion-quality-on-every-source-"
+            f"{device}).\n\n{source_table(per_source[source])}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--model", default="both", choices=["vae", "cyclegan", "both"])
+    parser.add_argument("--source", nargs="+", default=[DEFAULT_SOURCE],
+                        choices=[*SOURCES, "all"],
+                        help="renderings of the default data to measure on")
+    args = parser.parse_args()
+    sources = list(SOURCES) if "all" in args.source else list(
+        dict.fromkeys(args.source))
     chosen = {k: v for k, v in models(args.device).items()
               if args.model == "both" or k.lower().endswith(args.model)}
-    results = {name: evaluate(name, est, data, classifier, griffin_lim, ref_f0)
-               for name, est in chosen.items()}
+    if sources != [DEFAULT_SOURCE]:
+        write_sources(args, sources, chosen)
+        return
+    data = load_default()
+    base, results, _, _ = measure(data, chosen, pictures=True)
     eq_a2b, eq_b2a = base["match-EQ"][0][0], base["match-EQ"][1][0]
     rows = [[name, f"{a[0]:.2f}", f"{a[1]:.2f}", f"{b[0]:.2f}", f"{b[1]:.2f}", "", ""]
             for name, (a, b) in base.items()]

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
@@ -24,14 +24,17 @@ from ._spectrogram import (
     describe,
     same_transformer,
 )
-from ._validation import as_plain, check_alpha, check_clips, mirror_clips
+from ._streaming import convert_long_clip, is_long
+from ._validation import (
+    as_plain,
+    check_alpha,
+    check_clips,
+    mirror_clips,
+    split_instruments,
+)
 from .exceptions import TrainingInterrupted
 
 __all__ = ["BaseTimbreModel"]
-
-# Frames of context kept on each side of a chunk; larger than the receptive
-# field of every network here, so chunked output equals whole-piece output.
-_CHUNK_MARGIN = 48
 
 
 class _ClipData:
@@ -51,8 +54,9 @@ class _ClipData:
 class BaseTimbreModel(TransformerMixin, BaseEstimator):
     """Base class of the timbre models; not for direct use.
 
-    Subclasses define ``_build_networks``, ``_training_losses`` and
-    ``_convert_chunk`` and list their modules in ``_module_names``.
+    Subclasses define ``_build_networks``, ``_training_losses``,
+    ``_convert_chunk`` and ``_conversion_margin`` and list their modules in
+    ``_module_names``.
     """
 
     _module_names = ()
@@ -89,41 +93,19 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------- inputs
     def _resolve_fit_inputs(self, X, y):
         """Return (transformer, specs_a, specs_b) from either calling form."""
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target "
-                "y is None. Pass either the second "
-                "instrument's clips (fit(violin, flute)) or one label per clip "
-                "of X with exactly two classes (fit(clips, labels))."
-            )
         X, y = as_plain(X), as_plain(y)
-        if not _is_spectrogram_input(X):
+        # A missing y is reported before anything about X, as sklearn expects.
+        if y is not None and not _is_spectrogram_input(X):
             check_clips(X, name="X")
-        transformer = _carried_transformer(X)
-        if _is_label_vector(y, X):
-            labels = np.asarray(y)
-            classes = np.unique(labels)
-            if len(classes) != 2:
-                raise ValueError(
-                    f"y holds {len(classes)} class(es) {classes.tolist()[:5]}; a "
-                    "timbre model needs exactly two, one per instrument."
-                )
-            self.classes_ = classes
-            items = _as_items(X)
-            x_a = [items[i] for i in np.flatnonzero(labels == classes[0])]
-            x_b = [items[i] for i in np.flatnonzero(labels == classes[1])]
-            transformer = transformer or self._fit_transformer(x_a, x_b)
-            return transformer, self._to_specs(transformer, x_a, "X"), (
-                self._to_specs(transformer, x_b, "X")
-            )
-        self.classes_ = np.array(["A", "B"])
-        transformer = transformer or _carried_transformer(y)
+        x_a, x_b, classes = split_instruments(X, y, who=type(self).__name__)
+        self.classes_ = np.array(["A", "B"]) if classes is None else classes
+        transformer = _carried_transformer(X) or _carried_transformer(y)
         if transformer is None:
-            transformer = self._fit_transformer(X, y)
+            transformer = self._fit_transformer(x_a, x_b)
         return (
             transformer,
-            self._to_specs(transformer, X, "X"),
-            self._to_specs(transformer, y, "y"),
+            self._to_specs(transformer, x_a, "X"),
+            self._to_specs(transformer, x_b, "X" if classes is not None else "y"),
         )
 
     def _fit_transformer(self, x_a, x_b):
@@ -148,12 +130,12 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         specs = transformer.transform(clips)
         return [np.asarray(s) for s in specs]
 
-    def _clip_data(self, spec, domain):
+    def _clip_data(self, spec, domain, peak=None):
         transformer = self.spectrogram_
         tensor = torch.as_tensor(spec, dtype=torch.float32, device=self.device_)
         magnitude = transformer.magnitude(spec).to(self.device_)
         features, f0 = content_features(
-            magnitude, sr=transformer.sr, n_fft=transformer.n_fft
+            magnitude, sr=transformer.sr, n_fft=transformer.n_fft, peak=peak
         )
         return _ClipData(tensor, features, f0, domain)
 
@@ -429,6 +411,17 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         Spectrogram or ndarray or list
             Mirrors the input's layout.
 
+        Notes
+        -----
+        A recording longer than 2048 frames (about 24 s at the default
+        22050 Hz and hop of 256) goes in segments, each converted with
+        enough frames of context on both sides that the audio equals that
+        of converting it whole, to float rounding: memory stays that of one
+        segment however long the recording, beside the input and output
+        audio. With mel spectrograms, Griffin-Lim's random initial phase of
+        such a recording is drawn per block of frames, from seeds derived
+        from the transformer's ``random_state``.
+
         Examples
         --------
         >>> import numpy as np
@@ -495,6 +488,9 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         audio_in = not _is_spectrogram_input(X)
         if audio_in:
             clips, layout = check_clips(X, name="X")
+            if any(is_long(transformer, len(clip)) for clip in clips):
+                return mirror_clips([self._map_clip(clip, choose_alpha)
+                                     for clip in clips], layout)
             specs = transformer.transform(clips)
         else:
             specs = _check_spectrograms(_spec_items(X), transformer, "X")
@@ -505,11 +501,7 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
             source = self._estimate_source_alpha(spec) if timbre is None else (
                 timbre[1]
             )
-            if choose_alpha is None:
-                target = timbre[0] if timbre is not None else float(source < 0.5)
-                pair = (source, target)
-            else:
-                pair = choose_alpha(source)
+            pair = self._alpha_pair(source, timbre, choose_alpha)
             values = self._convert(np.asarray(spec, dtype=np.float32), *pair)
             original = timbre[0] if timbre is not None else pair[0]
             outputs.append(Spectrogram(
@@ -532,6 +524,23 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
             )
         return mirror_clips(outputs, layout)
 
+    def _map_clip(self, clip, choose_alpha):
+        """Audio of one clip converted: in segments when it is long (memory
+        bounded by the segment, not the clip), else in one piece."""
+        if is_long(self.spectrogram_, len(clip)):
+            return convert_long_clip(self, clip, choose_alpha)
+        return self._map(clip, choose_alpha)
+
+    @staticmethod
+    def _alpha_pair(source, timbre, choose_alpha):
+        """(source_alpha, target_alpha) of a conversion: ``choose_alpha``'s
+        pair, or the way back to the ``timbre`` a spectrogram records, or
+        the other instrument."""
+        if choose_alpha is not None:
+            return choose_alpha(source)
+        target = timbre[0] if timbre is not None else float(source < 0.5)
+        return source, target
+
     def _check_carried(self, X):
         carried = _carried_transformer(X)
         if carried is not None and not same_transformer(carried,
@@ -550,18 +559,40 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         tensor = torch.as_tensor(np.asarray(spec, dtype=np.float32),
                                  device=self.device_)[None]
         logits = self.domain_classifier_(tensor)
-        return float(torch.sigmoid(logits).mean())
+        return self._source_alpha(float(torch.sigmoid(logits).mean()))
+
+    def _source_alpha(self, probability):
+        """The source alpha of a clip whose frames the domain classifier
+        gives a mean P(domain B) of ``probability``."""
+        return probability
+
+    def _conversion_margin(self):
+        """Frames of context on each side of a frame that ``_convert_chunk``
+        reads: half the receptive field of the networks it runs, with the
+        context of the content features they read."""
+        raise NotImplementedError
 
     @torch.no_grad()
-    def _convert(self, spec, source_alpha, target_alpha):
-        """Convert one (n_freq, n_frames) spectrogram chunk by chunk."""
+    def _convert(self, spec, source_alpha, target_alpha, *, peak=None, offset=0):
+        """Convert one (n_freq, n_frames) spectrogram chunk by chunk.
+
+        Each chunk is converted with ``_conversion_margin()`` frames of
+        context on both sides, so the joins are exact. When ``spec`` is a
+        segment of a longer clip, starting at its frame ``offset``, ``peak``
+        is the clip's largest magnitude (see
+        :func:`~sktimbre._features.harmonic_f0`; ``spec``'s own by default),
+        and the chunks are cut where the whole clip's are, so that their
+        frames round as the whole clip's do.
+        """
         self._set_train_mode(False)
-        data = self._clip_data(spec, None)
+        data = self._clip_data(spec, None, peak=peak)
         n_frames = data.n_frames
+        margin = self._conversion_margin()
+        step = self.chunk_frames
+        cuts = [0, *range(-offset % step or step, n_frames, step), n_frames]
         out = torch.empty_like(data.spec)
-        for start in range(0, n_frames, self.chunk_frames):
-            stop = min(start + self.chunk_frames, n_frames)
-            lo, hi = max(0, start - _CHUNK_MARGIN), min(n_frames, stop + _CHUNK_MARGIN)
+        for start, stop in zip(cuts[:-1], cuts[1:]):
+            lo, hi = max(0, start - margin), min(n_frames, stop + margin)
             chunk = _ClipData(data.spec[:, lo:hi][None], data.features[:, lo:hi][None],
                               data.f0[lo:hi][None], None)
             converted = self._convert_chunk(chunk, source_alpha, target_alpha)
@@ -600,6 +631,60 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
             if any(t.device != self.device_ for t in _tensors(module)):
                 module.to(self.device_)
 
+    def set_params(self, **params):
+        """Set parameters, refusing a new value outside its range.
+
+        As :meth:`sklearn.base.BaseEstimator.set_params`, and each value
+        that changes is checked against the parameter's constraints, so that
+        a fitted model never converts with, say, ``chunk_frames=0``. Values
+        given to the constructor are checked by ``fit``, as in scikit-learn;
+        setting a parameter to the value it already has checks nothing.
+
+        Parameters
+        ----------
+        **params : dict
+            Parameter names and values; ``spectrogram__n_fft`` style for
+            the nested transformer's.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        sklearn.utils._param_validation.InvalidParameterError
+            A ``ValueError`` naming the parameter and the values it takes;
+            the parameters are left as they were.
+
+        Examples
+        --------
+        >>> from sktimbre import TimbreVAE
+        >>> vae = TimbreVAE().set_params(chunk_frames=512)
+        >>> try:
+        ...     vae.set_params(chunk_frames=0)
+        ... except ValueError as exc:
+        ...     print(exc)
+        The 'chunk_frames' parameter of TimbreVAE must be an int in the range
+        [16, inf). Got 0 instead.
+        >>> vae.chunk_frames
+        512
+        """
+        before = self.get_params(deep=True)
+        changed = [key for key in params
+                   if key not in before or params[key] is not before[key]]
+        super().set_params(**params)
+        if not changed:
+            return self
+        try:
+            self._validate_params()
+            if self.spectrogram is not None and any(
+                    key.startswith("spectrogram") for key in changed):
+                self.spectrogram._validate_params()
+        except InvalidParameterError:
+            super().set_params(**{k: before[k] for k in params if k in before})
+            raise
+        return self
+
     def save(self, path):
         """Write the fitted model to a file without pickle.
 
@@ -618,6 +703,13 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         -------
         path : pathlib.Path
             The file written.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If the model holds what the format, or :meth:`load`'s limits,
+            cannot hold (say, class labels of over 256 characters); save
+            such a model with ``joblib.dump``.
 
         Examples
         --------
@@ -645,8 +737,12 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         Nothing in the file is unpickled: a pickle, a ``torch.save`` file or
         any other file that is not a model of this class is refused with a
         ``ValueError`` (``TypeError`` for a model of another class) before
-        anything in it runs. A model fitted on a GPU loads on the CPU of a
-        machine without one, with a
+        anything in it runs. Nothing is read before it is sized: a file with
+        bytes before, between or after the archive's members, a member
+        larger than the model needs, or a tensor whose dtype or shape is not
+        the one the model's parameters give it is refused the same way (see
+        the Persistence & safety page). A model fitted on a GPU loads on the
+        CPU of a machine without one, with a
         :class:`~sktimbre.exceptions.DeviceWarning`.
 
         Parameters
@@ -665,8 +761,9 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         FileNotFoundError
             If ``path`` does not exist.
         ValueError
-            If the file is not a model file, is damaged, or uses a format
-            version this sktimbre cannot read (the message says which).
+            If the file is not a model file, is damaged or crafted, holds
+            parameters outside their ranges, or uses a format version this
+            sktimbre cannot read (the message names the file and the part).
         TypeError
             If the file holds a model of another class.
 
@@ -712,6 +809,8 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
                             if name in state}
         self.__dict__.update(state)
         if "device_" in state:
+            # A fitted model converts without passing through fit's checks.
+            self._validate_params()
             self.device_ = loadable_device(self.device_)
         if optimizer_states:
             self._ensure_device()
@@ -794,15 +893,6 @@ def _spec_layout(X):
     return "single" if np.ndim(X) == 2 else "array"
 
 
-def _as_items(X):
-    if isinstance(X, (list, tuple)):
-        return list(X)
-    arr = np.asarray(X) if not isinstance(X, Spectrogram) else X
-    if arr.ndim == 1:
-        return [arr]
-    return [arr[i] for i in range(arr.shape[0])]
-
-
 def _is_spectrogram_input(X):
     """Spectrograms are 3-D arrays or lists of 2-D arrays; 2-D arrays are clips."""
     if isinstance(X, Spectrogram):
@@ -810,16 +900,6 @@ def _is_spectrogram_input(X):
     if isinstance(X, (list, tuple)):
         return len(X) > 0 and all(np.ndim(item) == 2 for item in X)
     return np.ndim(X) == 3
-
-
-def _is_label_vector(y, X):
-    if isinstance(y, Spectrogram):
-        return False
-    if isinstance(y, (list, tuple)):
-        return len(y) > 0 and all(np.ndim(v) == 0 for v in y)
-    arr = np.asarray(y)
-    return arr.ndim == 1 and (
-        arr.dtype.kind not in "f" or len(arr) == len(_as_items(X)))
 
 
 def _check_spectrograms(specs, transformer, name):

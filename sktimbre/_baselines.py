@@ -9,8 +9,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import _is_label_vector
-from ._validation import check_alpha, check_clips, mirror_clips
+from ._validation import check_alpha, check_clips, mirror_clips, split_clips
 
 __all__ = ["MatchEQ"]
 
@@ -86,7 +85,9 @@ class MatchEQ(TransformerMixin, BaseEstimator):
         """Learn the A -> B filter from domain-A clips ``X`` and domain-B ``y``.
 
         ``y`` may also hold one label per clip of ``X`` with two classes (the
-        sorted first is domain A), as for the timbre models.
+        sorted first is domain A), as for the timbre models; a 1-D float
+        ``y`` is labels only with exactly one value per clip, and a clip of
+        domain B otherwise.
 
         Examples
         --------
@@ -101,17 +102,7 @@ class MatchEQ(TransformerMixin, BaseEstimator):
         >>> float(np.round(np.median(eq.gain_), 2))  # "flute" sorts first: A
         2.0
         """
-        clips, _ = check_clips(X, name="X")
-        if _is_label_vector(y, clips):
-            labels = np.asarray(y)
-            classes = np.unique(labels)
-            if len(classes) != 2:
-                raise ValueError(f"y holds {len(classes)} class(es); MatchEQ needs "
-                                 "exactly two, one per instrument.")
-            a = [c for c, label in zip(clips, labels) if label == classes[0]]
-            b = [c for c, label in zip(clips, labels) if label == classes[1]]
-        else:
-            a, b = clips, check_clips(y, name="y")[0]
+        a, b, _ = split_clips(X, y, who="MatchEQ")
         ratio = self._average_spectrum(b, "domain B") / self._average_spectrum(
             a, "domain A")
         log_gain = uniform_filter1d(np.log(ratio), self.smoothing, mode="nearest")

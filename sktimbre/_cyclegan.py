@@ -12,9 +12,18 @@ from torch.optim.swa_utils import AveragedModel
 
 from ._alpha_spacing import POSITIONS, even_steps, judge_lines
 from ._base import BaseTimbreModel
-from ._nn import FrameClassifier, GatedResidualGenerator, PatchDiscriminator
+from ._nn import (
+    FrameClassifier,
+    GatedResidualGenerator,
+    PatchDiscriminator,
+    context_frames,
+)
 
 __all__ = ["TimbreCycleGAN"]
+
+# The deepest generator allowed: 24 blocks read 112 frames (1.3 s at the
+# default hop) on each side of a frame, four times the default's context.
+_MAX_RESIDUAL_BLOCKS = 24
 
 
 class TimbreCycleGAN(BaseTimbreModel):
@@ -46,8 +55,12 @@ class TimbreCycleGAN(BaseTimbreModel):
     ----------
     width : int, default=128
         Channels of the generators' residual blocks.
-    n_residual_blocks : int, default=6
-        Gated residual blocks per generator.
+    n_residual_blocks : int in [0, 24], default=6
+        Gated residual blocks per generator. Each block widens the time
+        context of a frame's translation (dilations cycle 1, 2, 4): 6 blocks
+        read 28 frames on each side (0.33 s at the default hop), 24 blocks
+        112 (1.3 s), which is as deep as a generator goes; conversion reads
+        that many frames around every chunk it converts.
     discriminator_width : int, default=64
         Channels of the discriminators' first layer.
     lambda_cycle : float, default=6.0
@@ -221,7 +234,8 @@ class TimbreCycleGAN(BaseTimbreModel):
     _parameter_constraints = {
         **BaseTimbreModel._parameter_constraints,
         "width": [Interval(numbers.Integral, 4, None, closed="left")],
-        "n_residual_blocks": [Interval(numbers.Integral, 0, None, closed="left")],
+        "n_residual_blocks": [Interval(numbers.Integral, 0, _MAX_RESIDUAL_BLOCKS,
+                                       closed="both")],
         "discriminator_width": [Interval(numbers.Integral, 4, None, closed="left")],
         "lambda_cycle": [Interval(numbers.Real, 0, None, closed="left")],
         "lambda_identity": [Interval(numbers.Real, 0, None, closed="left")],
@@ -500,10 +514,13 @@ class TimbreCycleGAN(BaseTimbreModel):
         return float(np.interp(alpha, POSITIONS, curve[line]))
 
     # ---------------------------------------------------------- transform
-    @torch.no_grad()
-    def _estimate_source_alpha(self, spec):
+    def _source_alpha(self, probability):
         """The input's instrument, 0 (A) or 1 (B): generators know only two."""
-        return float(round(super()._estimate_source_alpha(spec)))
+        return float(round(probability))
+
+    def _conversion_margin(self):
+        return max(context_frames(getattr(self, name).receptive_field)
+                   for name in self._generator_names)
 
     def _convert_chunk(self, chunk, source_alpha, target_alpha):
         # Move along the straight line from the input towards its full

@@ -13,6 +13,10 @@ import torch
 
 __all__ = ["harmonic_f0", "loudness_db", "content_features"]
 
+# Frames on each side of a frame that its features read besides the frame
+# itself: the onset is the loudness change from the frame before.
+FEATURE_CONTEXT = 1
+
 _N_HARMONICS = 10
 # Harmonic weights decay so that the fundamental dominates (Klapuri 2006);
 # the negative teeth halfway between harmonics stop the subharmonic f0 / 2
@@ -41,7 +45,7 @@ def _interp_bins(values, positions):
     return lower + frac * (upper - lower)
 
 
-def harmonic_f0(magnitude, *, sr, n_fft, fmin=65.0, fmax=2100.0):
+def harmonic_f0(magnitude, *, sr, n_fft, fmin=65.0, fmax=2100.0, peak=None):
     """Frame-wise f0 by weighted harmonic summation over a log-frequency grid.
 
     Parameters
@@ -52,6 +56,11 @@ def harmonic_f0(magnitude, *, sr, n_fft, fmin=65.0, fmax=2100.0):
         Settings the magnitude was computed with.
     fmin, fmax : float
         Search range in Hz.
+    peak : float, optional
+        The clip's largest magnitude, which sets the level of the log
+        compression; the largest value of ``magnitude`` (per leading index)
+        when omitted. Pass it when ``magnitude`` is one segment of a longer
+        clip, so that each frame's f0 is the one the whole clip gives.
 
     Returns
     -------
@@ -63,8 +72,11 @@ def harmonic_f0(magnitude, *, sr, n_fft, fmin=65.0, fmax=2100.0):
     """
     fmax = min(fmax, sr / 2 / 2)
     bin_hz = sr / n_fft
-    compressed = torch.log1p(magnitude / (magnitude.amax(dim=(-2, -1), keepdim=True)
-                                          * 1e-3 + 1e-12))
+    if peak is None:
+        peak = magnitude.amax(dim=(-2, -1), keepdim=True)
+    else:
+        peak = torch.as_tensor(peak, dtype=magnitude.dtype, device=magnitude.device)
+    compressed = torch.log1p(magnitude / (peak * 1e-3 + 1e-12))
     candidates = _candidate_f0s(fmin, fmax, magnitude.device)
     salience = torch.zeros(
         *magnitude.shape[:-2], len(candidates), magnitude.shape[-1],
@@ -101,14 +113,17 @@ def loudness_db(magnitude):
     return 10 * torch.log10(power + 1e-10)
 
 
-def content_features(magnitude, *, sr, n_fft):
+def content_features(magnitude, *, sr, n_fft, peak=None):
     """Stack the conditioning features the decoders use, per frame.
 
     Returns a tensor ``(..., 4, n_frames)``: log2 f0 relative to 440 Hz,
     periodicity, loudness scaled to roughly unit range, and the frame-to-frame
     loudness change (onsets), plus the raw f0 in Hz as a second output.
+    A frame's features depend on the frame, the one before it
+    (``FEATURE_CONTEXT``) and the clip's largest magnitude ``peak`` (see
+    :func:`harmonic_f0`), and on nothing else.
     """
-    f0, periodicity = harmonic_f0(magnitude, sr=sr, n_fft=n_fft)
+    f0, periodicity = harmonic_f0(magnitude, sr=sr, n_fft=n_fft, peak=peak)
     loud = loudness_db(magnitude)
     # 60 dB of dynamics around a typical STFT level map to about [-1, 1].
     loud_scaled = (loud - 40.0) / 30.0

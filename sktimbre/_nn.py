@@ -20,6 +20,16 @@ __all__ = [
 ]
 
 
+def _reach(conv):
+    """Frames a stride-1 1-D convolution adds to its input's receptive field."""
+    return (conv.kernel_size[0] - 1) * conv.dilation[0]
+
+
+def context_frames(receptive_field):
+    """Frames on each side of a frame that a centred receptive field spans."""
+    return (receptive_field - 1) // 2
+
+
 class FrameNorm(nn.Module):
     """LayerNorm over channels, frame by frame, for (batch, channels, time)."""
 
@@ -52,7 +62,8 @@ class ConvStack(nn.Module):
 
     @property
     def receptive_field(self):
-        return 1 + sum(2 * 2**i for i in range(len(self.layers)))
+        """Frames of input that one output frame depends on."""
+        return 1 + sum(_reach(conv) for conv in self.layers)
 
     def forward(self, h, film=None):
         for i, (conv, norm) in enumerate(zip(self.layers, self.norms)):
@@ -72,6 +83,11 @@ class ConvEncoder(nn.Module):
         self.inp = nn.Conv1d(n_freq, hidden, 5, padding=2)
         self.body = ConvStack(hidden, n_layers)
         self.out = nn.Conv1d(hidden, 2 * latent_dim, 1)
+
+    @property
+    def receptive_field(self):
+        """Frames of spectrogram that one latent frame depends on."""
+        return self.body.receptive_field + _reach(self.inp) + _reach(self.out)
 
     def forward(self, spec):
         h = self.body(self.inp(spec))
@@ -111,6 +127,11 @@ class FiLMDecoder(nn.Module):
         self.out = nn.Conv1d(hidden, n_outputs, 1)
         self.n_layers = n_layers
         self.hidden = hidden
+
+    @property
+    def receptive_field(self):
+        """Frames of input that one output frame depends on."""
+        return self.body.receptive_field + _reach(self.inp) + _reach(self.out)
 
     def forward(self, inputs, code):
         film = self.film(code).reshape(-1, self.n_layers, 2, self.hidden)
@@ -228,6 +249,12 @@ class FrameClassifier(nn.Module):
             nn.Conv1d(hidden, 1, 1),
         )
 
+    @property
+    def receptive_field(self):
+        """Frames of input that one logit depends on."""
+        return 1 + sum(_reach(layer) for layer in self.net
+                       if isinstance(layer, nn.Conv1d))
+
     def forward(self, features):
         return self.net(features).squeeze(1)
 
@@ -313,10 +340,9 @@ class GatedResidualGenerator(nn.Module):
 
     @property
     def receptive_field(self):
-        half = self._KERNEL // 2
-        dilations = [self._DILATIONS[i % len(self._DILATIONS)]
-                     for i in range(len(self.blocks))]
-        return 1 + 2 * half * sum(dilations)
+        """Frames of input that one output frame depends on."""
+        layers = [self.inp.conv, *(block.conv for block in self.blocks), self.out]
+        return 1 + sum(_reach(conv) for conv in layers)
 
     def change(self, spec):
         """The residual the generator adds to ``spec`` (batch, n_freq, T)."""

@@ -16,6 +16,13 @@ Reading uses only :mod:`json`, :mod:`zipfile` and :mod:`safetensors`, and
 builds nothing but numbers, strings, lists, dicts, arrays, tensors, devices,
 random states and the estimators of a short list, so loading a crafted file
 cannot run code: the safety property pickle (and ``joblib``) cannot give.
+
+Nor does reading take more memory than the model needs: before anything
+is decoded, :mod:`sktimbre._model_file` checks the archive's layout, caps
+every member and checks each tensor's dtype and shape against what the
+model's parameters imply. Decoding then checks the parameters against their
+constraints and the fitted state against the model. A file that breaks any
+rule is refused with a ``ValueError`` naming the file and the part.
 """
 
 import json
@@ -23,6 +30,7 @@ import os
 import re
 import secrets
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +39,36 @@ import safetensors.torch
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from ._alpha_spacing import POSITIONS
 from ._device import loadable_device
+from ._model_file import (
+    _ESTIMATORS,
+    _JSON_CAPS,
+    _MAX_LABEL,
+    _MAX_LABELS,
+    _READ_FAILURES,
+    _Archive,
+    _build_networks,
+    _built,
+    _Damaged,
+    _expect_networks,
+    _expect_random_states,
+    _expect_spectrogram,
+    _expect_spectrograms,
+    _is_count,
+    _is_index_list,
+    _is_real,
+    _labels_problem,
+    _lists,
+    _networks,
+    _NotAModel,
+    _reason,
+    _rows,
+    _Shapes,
+    _spectrogram_size_problem,
+    _state_cap,
+    _state_containers,
+)
 from ._spectrogram import SpectrogramTransformer
 from ._version import __version__
 
@@ -42,20 +79,14 @@ FORMAT = "sktimbre-model"
 # written before could be misread now; list the versions this code reads.
 FORMAT_VERSION = 1
 _READABLE_VERSIONS = (1,)
-_MEMBERS = ("manifest.json", "params.json", "state.json", "weights.safetensors")
-# The only classes a file may ask to build, besides the timbre model itself.
-_ESTIMATORS = {"SpectrogramTransformer": SpectrogramTransformer}
 # Fitted attributes: a name ending in one underscore, as scikit-learn's.
 _ATTRIBUTE = re.compile(r"^_?[A-Za-z][A-Za-z0-9_]*_$")
+_DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu")
 _WHAT_TO_DO = (
     "sktimbre's load never unpickles, because unpickling can run code; load "
     "a pickle or joblib file only if you trust it, with joblib.load(path), "
     "and save it again with model.save(path)."
 )
-
-
-class _Damaged(ValueError):
-    """Raised inside decoding; turned into one message naming the file."""
 
 
 # ---------------------------------------------------------------- encoding
@@ -112,14 +143,19 @@ class _Encoder:
         if value.dtype.kind in "biuf":
             native = value.astype(value.dtype.newbyteorder("="), copy=True)
             return {"__ndarray__": self._store(torch.from_numpy(native), path)}
-        if value.dtype.kind in "UO" and all(
-            isinstance(v, (str, int, float, bool)) for v in value.ravel().tolist()
-        ):
+        problem = f"dtype {value.dtype}"
+        if value.dtype.kind in "UO":
+            problem = _labels_problem(value.ravel().tolist(), value.shape) or (
+                value.dtype.kind == "U" and value.dtype.itemsize > 4 * _MAX_LABEL
+                and f"dtype {value.dtype}")
+        if not problem:
             return {"__ndarray_list__": value.tolist(), "dtype": value.dtype.str,
                     "shape": list(value.shape)}
         raise TypeError(
-            f"{path} is an array of dtype {value.dtype}, which the pickle-free "
-            "format cannot hold; save this model with joblib.dump instead."
+            f"{path} is an array with {problem}, which the pickle-free format "
+            f"cannot hold (it holds up to {_MAX_LABELS} labels of up to "
+            f"{_MAX_LABEL} characters, and numbers); save this model with "
+            "joblib.dump instead."
         )
 
     def _store(self, tensor, path):
@@ -131,25 +167,39 @@ class _Encoder:
         return key
 
 
+# ---------------------------------------------------------------- decoding
 class _Decoder:
     """The inverse of :class:`_Encoder`; builds only allow-listed types."""
 
     _TAGS = {
-        "__tensor__": "_tensor",
-        "__ndarray__": "_ndarray",
-        "__ndarray_list__": "_ndarray_list",
-        "__scalar__": "_scalar",
-        "__device__": "_device",
-        "__random_state__": "_random_state",
-        "__module__": "_module",
-        "__optimizer__": "_optimizer",
-        "__estimator__": "_estimator",
-        "__tuple__": "_tuple",
-        "__dict__": "_dict",
+        "__tensor__": ("_tensor", set()),
+        "__ndarray__": ("_ndarray", set()),
+        "__ndarray_list__": ("_ndarray_list", {"dtype", "shape"}),
+        "__scalar__": ("_scalar", set()),
+        "__device__": ("_device", set()),
+        "__random_state__": ("_random_state", set()),
+        "__module__": ("_module", set()),
+        "__optimizer__": ("_optimizer", set()),
+        "__estimator__": ("_estimator", {"params", "fitted"}),
+        "__tuple__": ("_tuple", set()),
+        "__dict__": ("_dict", set()),
     }
+    _LABEL_DTYPE = re.compile(r"^[<>|=]?U(\d{1,4})$")
 
     def __init__(self, tensors):
         self.tensors = tensors
+
+    def attributes(self, tree, member):
+        """Decode a mapping item by item, naming the item that is bad."""
+        if not isinstance(tree, dict):
+            raise _Damaged(f"{member} does not hold a mapping of names to values")
+        decoded = {}
+        for name, value in tree.items():
+            try:
+                decoded[name] = self(value)
+            except _READ_FAILURES as exc:
+                raise _Damaged(f"{member}: {name}: {_reason(exc)}") from None
+        return decoded
 
     def __call__(self, value):
         if value is None or isinstance(value, (bool, int, float, str)):
@@ -163,11 +213,14 @@ class _Decoder:
             return {k: self(v) for k, v in value.items()}
         if len(tags) != 1 or tags[0] not in self._TAGS:
             raise _Damaged(f"unknown entry {tags}")
-        return getattr(self, self._TAGS[tags[0]])(value)
+        method, others = self._TAGS[tags[0]]
+        if set(value) - {tags[0]} != others:
+            raise _Damaged(f"the {tags[0]} entry has the keys {sorted(value)}")
+        return getattr(self, method)(value)
 
     def _tensor(self, value):
         key = value["__tensor__"]
-        if key not in self.tensors:
+        if not isinstance(key, str) or key not in self.tensors:
             raise _Damaged(f"the tensor {key!r} is missing")
         return self.tensors[key]
 
@@ -175,20 +228,52 @@ class _Decoder:
         return self._tensor({"__tensor__": value["__ndarray__"]}).numpy().copy()
 
     def _ndarray_list(self, value):
-        arr = np.array(value["__ndarray_list__"], dtype=np.dtype(str(value["dtype"])))
-        return arr.reshape([int(n) for n in value["shape"]])
+        items, dtype, shape = value["__ndarray_list__"], value["dtype"], value["shape"]
+        match = self._LABEL_DTYPE.match(dtype) if isinstance(dtype, str) else None
+        if dtype != "|O" and not (match and int(match.group(1)) <= _MAX_LABEL):
+            raise _Damaged(f"labels of dtype {dtype!r}; a model file holds strings "
+                           f"of up to {_MAX_LABEL} characters ('<U{_MAX_LABEL}')")
+        if not _is_index_list(shape, longest=2):
+            raise _Damaged(f"labels of shape {shape!r}")
+        flat = [items]
+        for _ in shape:  # one level of lists per dimension
+            flat = [item for row in _lists(flat) for item in row]
+        problem = _labels_problem(flat, shape)
+        if problem is not None:
+            raise _Damaged(f"labels: {problem}")
+        arr = np.array(items, dtype=np.dtype(dtype))
+        if list(arr.shape) != shape:
+            raise _Damaged(f"labels of shape {list(arr.shape)}, not {shape}")
+        return arr
 
     def _scalar(self, value):
-        return self(value["__scalar__"])[()]
+        arr = self(value["__scalar__"])
+        if not isinstance(arr, np.ndarray) or arr.shape != ():
+            raise _Damaged("a scalar that is not a 0-d array")
+        return arr[()]
 
     def _device(self, value):
-        return torch.device(str(value["__device__"]))
+        name = value["__device__"]
+        try:
+            device = torch.device(name) if isinstance(name, str) else None
+        except RuntimeError:
+            device = None
+        if device is None or device.type not in _DEVICE_TYPES:
+            raise _Damaged(f"the device {name!r} is none of {list(_DEVICE_TYPES)}")
+        return device
 
     def _random_state(self, value):
-        name, keys, pos, has_gauss, gauss = value["__random_state__"]
+        fields = value["__random_state__"]
+        if not isinstance(fields, list) or len(fields) != 5:
+            raise _Damaged("a random state that is not five fields")
+        name, keys, pos, has_gauss, gauss = fields
+        keys = self(keys)
+        if (name != "MT19937" or not isinstance(keys, np.ndarray)
+                or keys.shape != (624,) or not _is_count(pos) or pos > 624
+                or has_gauss not in (0, 1) or not _is_real(gauss)):
+            raise _Damaged("a random state that is not NumPy's MT19937 state")
         rng = np.random.RandomState()
-        rng.set_state((str(name), self(keys).astype(np.uint32), int(pos),
-                       int(has_gauss), float(gauss)))
+        rng.set_state((name, keys.astype(np.uint32), pos, has_gauss, float(gauss)))
         return rng
 
     def _module(self, value):
@@ -201,20 +286,32 @@ class _Decoder:
         name = value["__estimator__"]
         if name not in _ESTIMATORS:
             raise _Damaged(f"it asks to build a {name!r}, which is not allowed")
-        estimator = _ESTIMATORS[name](**_checked_params(
-            _ESTIMATORS[name], self(value["params"])))
-        for attribute, item in self(value["fitted"]).items():
+        estimator = _built(_ESTIMATORS[name], self(value["params"]), name)
+        fitted = self(value["fitted"])
+        if not isinstance(fitted, dict):
+            raise _Damaged(f"the {name}'s fitted state is not a mapping")
+        for attribute, item in fitted.items():
             setattr(estimator, _checked_attribute(attribute), item)
-        if hasattr(estimator, "device_"):
+        if fitted:
+            _check_spectrogram(estimator)
             estimator.device_ = loadable_device(estimator.device_,
                                                 what="Its spectrogram transformer")
         return estimator
 
     def _tuple(self, value):
-        return tuple(self(v) for v in value["__tuple__"])
+        return tuple(self(v) for v in _lists([value["__tuple__"]])[0])
 
     def _dict(self, value):
-        return {self(k): self(v) for k, v in value["__dict__"]}
+        pairs = _lists([value["__dict__"]])[0]
+        if not all(isinstance(p, list) and len(p) == 2 for p in pairs):
+            raise _Damaged("a mapping whose items are not pairs")
+        decoded = {}
+        for key, item in pairs:
+            key = self(key)
+            if not isinstance(key, (str, int, float, bool, tuple)) and key is not None:
+                raise _Damaged(f"a mapping keyed by a {type(key).__name__}")
+            decoded[key] = self(item)
+        return decoded
 
 
 class _Weights(dict):
@@ -230,14 +327,6 @@ def _fitted_state(estimator):
             if k.endswith("_") and not k.startswith("__")}
 
 
-def _checked_params(cls, params):
-    valid = set(cls().get_params(deep=False))
-    unknown = sorted(set(params) - valid)
-    if unknown:
-        raise _Damaged(f"{cls.__name__} has no parameter(s) {unknown}")
-    return params
-
-
 def _checked_attribute(name):
     if not isinstance(name, str) or not _ATTRIBUTE.match(name) or (
         name.startswith("__")
@@ -246,10 +335,44 @@ def _checked_attribute(name):
     return name
 
 
+def _check_spectrogram(transformer):
+    """A fitted transformer's state agrees with its own parameters."""
+    missing = [a for a in ("device_", "n_freq_", "frequencies_", "mean_", "scale_",
+                           "mel_basis_") if not hasattr(transformer, a)]
+    if missing:
+        raise _Damaged(f"its spectrogram transformer lacks {missing}")
+    n_freq, linear = _rows(transformer)
+    if not isinstance(transformer.device_, torch.device):
+        raise _Damaged("its spectrogram transformer's device_ is not a device")
+    if not _is_count(transformer.n_freq_) or transformer.n_freq_ != n_freq:
+        raise _Damaged(
+            f"its spectrogram transformer's n_freq_ is {transformer.n_freq_!r}, "
+            f"but n_fft={transformer.n_fft} and n_mels={transformer.n_mels} make "
+            f"{n_freq} rows")
+    arrays = {"frequencies_": (n_freq,), "mean_": (n_freq,), "scale_": (n_freq,),
+              "mel_basis_": None if transformer.n_mels is None else (
+                  transformer.n_mels, linear)}
+    for name, shape in arrays.items():
+        value = getattr(transformer, name)
+        if shape is None and value is None:
+            continue
+        if not (isinstance(value, np.ndarray) and value.shape == shape
+                and value.dtype.kind == "f" and np.isfinite(value).all()):
+            raise _Damaged(
+                f"its spectrogram transformer's {name} is not a finite float "
+                f"array of shape {shape}")
+    if not (transformer.scale_ > 0).all():
+        raise _Damaged("its spectrogram transformer's scale_ is not positive")
+
+
 # ------------------------------------------------------------ save / load
 def save_model(model, path):
     """Write a fitted timbre model to ``path``; see ``BaseTimbreModel.save``."""
     check_is_fitted(model)
+    problem = _spectrogram_size_problem(model.spectrogram_)
+    if problem:
+        raise ValueError(f"This model's spectrogram transformer {problem}; save "
+                         "the model with joblib.dump instead.")
     encode = _Encoder()
     params = encode(model.get_params(deep=False), "params")
     state = encode(_fitted_state(model), "state")
@@ -267,6 +390,13 @@ def save_model(model, path):
         "weights.safetensors": safetensors.torch.save(
             encode.tensors, metadata={"format": FORMAT}),
     }
+    caps = {**_JSON_CAPS, "state.json": _state_cap(len(encode.tensors))}
+    for name, cap in caps.items():
+        if len(members[name].encode()) > cap:
+            raise ValueError(
+                f"This model's {name} would take {len(members[name]):,} bytes, "
+                f"more than the {cap:,} that load reads (a very long history_?); "
+                "save the model with joblib.dump instead.")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Written beside the target and renamed, so an interrupted save never
@@ -287,68 +417,93 @@ def save_model(model, path):
 
 def load_model(cls, path):
     """Read a model written by :func:`save_model` as an instance of ``cls``;
-    for a tuple of classes, of the one the file's manifest names (a file
-    naming none of them is refused as if the first were asked for)."""
+    for a tuple of classes, of the one the file's manifest names.
+
+    Raises ``FileNotFoundError`` when there is no file at ``path``,
+    ``TypeError`` when the file holds a model of a class other than the
+    single ``cls`` asked for, and ``ValueError`` naming the file and what is
+    wrong for anything else it will not read: another kind of file, another
+    format version, or a file that is damaged, crafted or beyond the limits.
+    """
     path = Path(path)
-    members = _read_members(path)
-    manifest = _parse_json(members, "manifest.json", path)
-    if isinstance(cls, tuple):
-        named = manifest.get("class") if isinstance(manifest, dict) else None
-        cls = next((c for c in cls if c.__name__ == named), cls[0])
-    _check_manifest(manifest, cls, path)
-    try:
-        tensors = safetensors.torch.load(members["weights.safetensors"])
-        decode = _Decoder(tensors)
-        params = decode(_parse_json(members, "params.json", path))
-        state = decode(_parse_json(members, "state.json", path))
-        if not isinstance(params, dict) or not isinstance(state, dict):
-            raise _Damaged("its parameters or state are not a mapping")
-        model = cls(**_checked_params(cls, params))
-        _restore_state(model, state)
-    except (_Damaged, safetensors.SafetensorError, KeyError, TypeError,
-            ValueError, RuntimeError) as exc:
-        raise ValueError(
-            f"{path} is a damaged sktimbre model file ({exc}); save the model "
-            "again, or fit it again."
-        ) from exc
-    return model
-
-
-def _read_members(path):
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} does not exist; check the path, or save a model there "
             "first with model.save(path)."
         )
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            if not set(_MEMBERS) <= names:
-                kind = "a torch.save file" if any(
-                    n.endswith("data.pkl") for n in names) else "another zip file"
-                raise ValueError(
-                    f"{path} is {kind}, not an sktimbre model file (it lacks "
-                    f"{sorted(set(_MEMBERS) - names)}). {_WHAT_TO_DO}"
-                )
-            return {name: archive.read(name) for name in _MEMBERS}
-    except zipfile.BadZipFile as exc:
-        with open(path, "rb") as handle:
-            start = handle.read(2)
-        kind = "a pickle (or joblib) file, not" if start[:1] == b"\x80" else "not"
-        raise ValueError(
-            f"{path} is {kind} an sktimbre model file, which is a zip archive "
-            f"written by model.save(path) ({exc}). {_WHAT_TO_DO}"
-        ) from None
+    with open(path, "rb") as handle:
+        with _reading(path):
+            archive = _Archive(handle, path.stat().st_size)
+            manifest = archive.json("manifest.json", containers=8)
+        cls = _chosen_class(cls, manifest)
+        _check_manifest(manifest, cls, path)
+        with _reading(path):
+            return _read_model(archive, cls)
 
 
-def _parse_json(members, name, path):
+@contextmanager
+def _reading(path):
+    """Turn whatever reading raises into one ``ValueError`` naming the file."""
     try:
-        return json.loads(members[name].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        yield
+    except _NotAModel as exc:
+        raise ValueError(f"{path} is {exc}. {_WHAT_TO_DO}") from None
+    except _READ_FAILURES as exc:
         raise ValueError(
-            f"{path} is a damaged sktimbre model file: {name} is not valid "
-            f"JSON ({exc}); save the model again."
-        ) from None
+            f"{path} is a damaged sktimbre model file: {_reason(exc)}; save the "
+            "model again, or fit it again."
+        ) from (None if isinstance(exc, _Damaged) else exc)
+
+
+def _read_model(archive, cls):
+    declared = archive.weights_header()
+    params = archive.json("params.json")
+    state = archive.json("state.json", cap=_state_cap(len(declared)),
+                         containers=_state_containers(len(declared)))
+    if not isinstance(params, dict) or not isinstance(state, dict):
+        raise _Damaged("its parameters or state are not a mapping")
+    _check_required(state)
+    # Every tensor's dtype and shape is checked before any data is read.
+    shapes = _Shapes(declared, params, state)
+    _expect_spectrograms(shapes, params, "params.json")
+    _expect_spectrograms(shapes, {k: v for k, v in state.items()
+                                  if k != "spectrogram_"}, "state.json")
+    transformer = _expect_spectrogram(shapes, state["spectrogram_"],
+                                      "state.json: spectrogram_")
+    if transformer is None:
+        raise _Damaged("state.json: spectrogram_ is not fitted")
+    networks = _networks(cls, params, transformer)
+    _expect_networks(shapes, cls, state, networks)
+    for member, tree in (("params.json", params), ("state.json", state)):
+        _expect_random_states(shapes, tree, member)
+    if "_torch_rng_state_" in state:
+        shapes.expect(state["_torch_rng_state_"], "state.json: _torch_rng_state_",
+                      [(torch.uint8, tuple(torch.get_rng_state().shape))])
+    shapes.check_the_rest()
+    decode = _Decoder(archive.weights())
+    model = _built(cls, decode.attributes(params, "params.json"), "params.json")
+    _restore_state(model, decode.attributes(state, "state.json"), transformer)
+    return model
+
+
+def _chosen_class(cls, manifest):
+    """``cls``, or for a tuple the class the manifest names (else the first,
+    which ``_check_manifest`` then refuses)."""
+    if not isinstance(cls, tuple):
+        return cls
+    named = manifest.get("class") if isinstance(manifest, dict) else None
+    return next((c for c in cls if c.__name__ == named), cls[0])
+
+
+def _model_class_names():
+    from ._base import BaseTimbreModel
+
+    names, classes = set(), [BaseTimbreModel]
+    while classes:
+        subclass = classes.pop()
+        names.add(subclass.__name__)
+        classes.extend(subclass.__subclasses__())
+    return names
 
 
 def _check_manifest(manifest, cls, path):
@@ -371,36 +526,131 @@ def _check_manifest(manifest, cls, path):
             f"sktimbre {writer}), but this sktimbre ({__version__}) reads format "
             f"version(s) {list(_READABLE_VERSIONS)}; {fix}."
         )
-    if manifest.get("class") != cls.__name__:
+    named = manifest.get("class")
+    if named != cls.__name__ and (not isinstance(named, str)
+                                  or named not in _model_class_names()):
+        raise ValueError(
+            f"{path} is a damaged sktimbre model file: its manifest.json names "
+            f"the class {named!r}, which is no sktimbre model; save the model "
+            "again, or fit it again."
+        )
+    if named != cls.__name__:
         raise TypeError(
             f"{path} holds a {manifest.get('class')}, not a {cls.__name__}; load "
             f"it with {manifest.get('class')}.load(path)."
         )
 
 
-def _restore_state(model, state):
+# --------------------------------------------------------- the fitted state
+def _is_history(value):
+    if not isinstance(value, dict) or not {"epoch", "train_loss", "valid_loss"} <= (
+            set(value)):
+        return False
+    lengths = {len(value[k]) if isinstance(value[k], list) else -1
+               for k in ("epoch", "train_loss", "valid_loss")}
+    return len(lengths) == 1 and -1 not in lengths and all(
+        isinstance(k, str) and (_is_real(v) or isinstance(v, list) and all(
+            map(_is_real, v))) for k, v in value.items())
+
+
+def _is_curve(value):
+    return isinstance(value, np.ndarray) and value.shape == (2, len(POSITIONS)) and (
+        value.dtype.kind == "f")
+
+
+# What each fitted attribute that a timbre model's fit sets must be.
+_FITTED = {
+    "device_": (lambda v: isinstance(v, torch.device), "a device"),
+    "spectrogram_": (lambda v: isinstance(v, SpectrogramTransformer)
+                     and hasattr(v, "n_freq_"), "a fitted SpectrogramTransformer"),
+    "classes_": (lambda v: isinstance(v, np.ndarray) and v.shape == (2,),
+                 "an array of two class labels"),
+    "input_is_spectrogram_": (lambda v: isinstance(v, bool), "True or False"),
+    "n_clips_": (lambda v: isinstance(v, tuple) and len(v) == 2
+                 and all(map(_is_count, v)), "a pair of clip counts"),
+    "n_frames_seen_": (_is_count, "a count"),
+    "n_epochs_": (_is_count, "a count"),
+    "best_epoch_": (_is_count, "an epoch number"),
+    "history_": (_is_history, "a mapping of per-epoch lists with 'epoch', "
+                 "'train_loss' and 'valid_loss' of one length"),
+    "fit_time_": (_is_real, "a number"),
+    "_best_loss_": (_is_real, "a number"),
+    "_rng_": (lambda v: isinstance(v, np.random.RandomState), "a random state"),
+    "_torch_seed_": (_is_count, "a seed"),
+    "_split_seed_": (_is_count, "a seed"),
+    "_torch_rng_state_": (lambda v: isinstance(v, torch.Tensor), "a tensor"),
+    "_best_state_": (lambda v: v is None or isinstance(v, dict), "weights"),
+    "_resume_state_": (lambda v: v is None or isinstance(v, dict), "weights"),
+    "_average_state_": (lambda v: v is None or isinstance(v, dict), "weights"),
+    "alpha_curve_": (lambda v: _is_curve(v) and np.isfinite(v).all(),
+                     f"a finite array of shape (2, {len(POSITIONS)})"),
+    "alpha_judgement_": (_is_curve, f"an array of shape (2, {len(POSITIONS)})"),
+}
+# What transform needs, and what a warm fit needs besides.
+_REQUIRED = ("device_", "spectrogram_", "classes_", "history_")
+_WARM_START = ("_rng_", "_split_seed_", "_best_loss_", "best_epoch_")
+
+
+def _check_required(state):
+    required = _REQUIRED + (_WARM_START if "_torch_rng_state_" in state else ())
+    missing = [name for name in required if name not in state]
+    if missing:
+        raise _Damaged(f"state.json lacks the fitted attribute(s) {missing}")
+
+
+def _check_fitted_state(state):
+    for name, value in state.items():
+        try:
+            _checked_attribute(name)
+        except _Damaged as exc:
+            raise _Damaged(f"state.json: {exc}") from None
+        check, what = _FITTED.get(name, (None, None))
+        if check is not None and not check(value):
+            raise _Damaged(f"state.json: {name} is not {what}")
+    epochs = len(state["history_"]["epoch"])
+    for name in ("n_epochs_", "best_epoch_"):
+        if state.get(name, 0) > epochs:
+            raise _Damaged(f"state.json: {name} is {state[name]}, beyond the "
+                           f"{epochs} epochs of history_")
+
+
+def _restore_state(model, state, stand_in):
+    _check_fitted_state(state)
     weights, optimizers = {}, {}
     for name, value in state.items():
-        _checked_attribute(name)
         if isinstance(value, _Weights):
             weights[name] = value
         elif isinstance(value, _OptimizerState):
             optimizers[name] = value
         else:
             setattr(model, name, value)
-    expected = set(type(model)._module_names)
-    if set(weights) != expected:
-        raise _Damaged(f"it holds the networks {sorted(weights)}, not "
-                       f"{sorted(expected)}")
+    cls = type(model)
+    if set(weights) != set(cls._module_names) or set(optimizers) != set(
+            cls._optimizer_names):
+        raise _Damaged(f"it holds the networks {sorted(weights)} and optimisers "
+                       f"{sorted(optimizers)}, not {list(cls._module_names)} and "
+                       f"{list(cls._optimizer_names)}")
+    for name in (*weights, *cls._state_names):
+        _check_finite(name, state.get(name))
     model.device_ = loadable_device(model.device_)
-    placeholder = model._clip_data(
-        np.zeros((model.spectrogram_.n_freq_, 8), dtype=np.float32), 0)
-    # Building draws initial weights, which the saved ones replace; leave the
-    # global random state as it was.
-    with torch.random.fork_rng(devices=[]):
-        model._build_networks([placeholder])
-    for name, saved in weights.items():
-        getattr(model, name).load_state_dict(saved)
-    for name, saved in optimizers.items():
-        getattr(model, name).load_state_dict(saved)
+    _build_networks(model, stand_in)
+    for name, saved in (*weights.items(), *optimizers.items()):
+        try:
+            getattr(model, name).load_state_dict(saved)
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            raise _Damaged(f"state.json: {name} does not fit the model it "
+                           f"describes ({_reason(exc)})") from None
     model._ensure_device()
+
+
+def _check_finite(name, weights):
+    """Network weights are finite: fit never keeps a NaN, so one is damage."""
+    if weights is None:
+        return
+    for key, value in weights.items():
+        if isinstance(value, dict):
+            _check_finite(f"{name}.{key}", value)
+        elif isinstance(value, torch.Tensor) and value.is_floating_point() and (
+                not torch.isfinite(value).all()):
+            raise _Damaged(f"state.json: {name}.{key} holds NaN or infinite "
+                           "weights")

@@ -14,11 +14,11 @@ from collections import OrderedDict
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from ._base import BaseTimbreModel, _is_label_vector
+from ._base import BaseTimbreModel
 from ._classifier import InstrumentClassifier
 from ._convert import convert
 from ._device import limit_threads
-from ._validation import as_plain, check_clips
+from ._validation import split_clips
 
 __all__ = [
     "make_timbre_scorer",
@@ -58,7 +58,7 @@ class _TimbreScorer:
 
         timbre = _timbre_model(estimator)
         sr = timbre.spectrogram_.sr
-        a, b = _split_domains(X, y)
+        a, b, _ = split_clips(X, y, who="A timbre scorer")
         scores = {}
         if "reconstruction" in self._kinds:
             own = _render(estimator, a, 0.0) + _render(estimator, b, 1.0)
@@ -304,29 +304,6 @@ def _timbre_model(estimator):
             "(SpectrogramTransformer + model) instead."
         )
     return timbre
-
-
-def _split_domains(X, y):
-    """Lists of domain A and domain B clips from either calling form."""
-    X, y = as_plain(X), as_plain(y)
-    clips, _ = check_clips(X, name="X")
-    if y is None:
-        raise ValueError(
-            "A timbre scorer needs y: the second instrument's clips, or one "
-            "label per clip of X with two classes."
-        )
-    if not _is_label_vector(y, X):
-        return clips, check_clips(y, name="y")[0]
-    labels = np.asarray(y)
-    classes = np.unique(labels)
-    if len(classes) != 2 or len(labels) != len(clips):
-        raise ValueError(
-            f"y holds {len(labels)} label(s) of {len(classes)} class(es) for "
-            f"{len(clips)} clip(s); pass one label per clip and both instruments "
-            "(a StratifiedKFold keeps both in every validation fold)."
-        )
-    return ([clips[i] for i in np.flatnonzero(labels == classes[0])],
-            [clips[i] for i in np.flatnonzero(labels == classes[1])])
 
 
 def _render(estimator, clips, alpha):

@@ -11,13 +11,21 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._device import loadable_device, resolve_device
 from ._dsp import griffinlim, mel_to_linear, stft
-from ._validation import as_plain, check_clips, mirror_clips, pad_short_clips
+from ._validation import (
+    as_plain,
+    check_clips,
+    is_label_vector,
+    mirror_clips,
+    pad_short_clips,
+)
 
 __all__ = ["Spectrogram", "SpectrogramTransformer"]
 
 # Floor added to magnitudes before the log: -100 dB re full scale, far below
 # anything audible, so silence maps to a finite value.
 _AMIN = 1e-5
+# Frames of random initial phase drawn from one generator; see _random_phase.
+_PHASE_BLOCK = 256
 
 
 class Spectrogram(np.ndarray):
@@ -233,7 +241,7 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         self.device_ = resolve_device(self.device)
         clips, _ = check_clips(as_plain(X), name="X")
         y = as_plain(y)
-        if y is not None and _holds_clips(y):
+        if y is not None and not is_label_vector(y, X):
             clips = clips + check_clips(y, name="y")[0]
         self._build_frequency_axis()
         self.n_freq_ = len(self.frequencies_)
@@ -319,21 +327,26 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         lengths = [c.shape[0] for c in clips]
         outputs = []
         for clip, length in zip(self._prepare(clips, "X"), lengths):
-            log_mag, phase = self._log_magnitude(clip, with_phase=True)
-            values = ((log_mag - self.mean_[:, None]) / self.scale_[:, None]).astype(
-                np.float32
-            )
-            outputs.append((values, length, phase))
+            outputs.append((*self._normalised(clip), length))
         if layout == "array":
             return Spectrogram(
                 np.stack([o[0] for o in outputs]),
                 transformer=self,
                 lengths=np.asarray(lengths),
-                phase=None if self.n_mels else np.stack([o[2] for o in outputs]),
+                phase=None if self.n_mels else np.stack([o[1] for o in outputs]),
             )
         specs = [Spectrogram(v, transformer=self, lengths=n, phase=p)
-                 for v, n, p in outputs]
+                 for v, p, n in outputs]
         return mirror_clips(specs, layout)
+
+    def _normalised(self, clip):
+        """Normalised log magnitude (float32) and STFT phase (None on a mel
+        scale) of one float32 clip."""
+        log_mag, phase = self._log_magnitude(clip, with_phase=True)
+        values = ((log_mag - self.mean_[:, None]) / self.scale_[:, None]).astype(
+            np.float32
+        )
+        return values, phase
 
     def _prepare(self, clips, name):
         clips = [c.astype(np.float32) for c in clips]
@@ -501,6 +514,37 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
             self.mean_[:, None])
         return (log_mag < np.log(2 * _AMIN)).all(axis=0)
 
+    def _analysis_context(self):
+        """Frames at each end of a stretch of audio whose STFT frames reach
+        past it: their windows need samples from beyond a cut."""
+        return -(-(self.n_fft // 2) // self.hop_length)
+
+    def _synthesis_context(self):
+        """Frames on each side of a stretch of frames that its inversion
+        reads: every Griffin-Lim iteration (an inverse STFT and an STFT)
+        couples frames whose windows overlap, less than n_fft / hop_length
+        apart, and the last inverse STFT adds each sample's own windows."""
+        per_iteration = -(-self.n_fft // self.hop_length)
+        return self.n_iter * per_iteration + self._analysis_context()
+
+    def _random_phase(self, seed, start, stop):
+        """Griffin-Lim's random initial phase of frames ``start:stop`` of a
+        long clip, ``(1 + n_fft // 2, stop - start)`` radians.
+
+        Each block of ``_PHASE_BLOCK`` frames is drawn from a generator of its
+        own, seeded by ``seed`` and the block's index, so a frame's phase does
+        not depend on which segment of the clip it is inverted with.
+        """
+        first, last = start // _PHASE_BLOCK, (stop - 1) // _PHASE_BLOCK
+        blocks = [
+            torch.rand((_PHASE_BLOCK, 1 + self.n_fft // 2), generator=(
+                torch.Generator().manual_seed(_block_seed(seed, block))))
+            for block in range(first, last + 1)
+        ]
+        offset = first * _PHASE_BLOCK
+        phase = torch.cat(blocks)[start - offset:stop - offset].T
+        return (2 * np.pi * phase).numpy()
+
     def _invert(self, S, length, phase, generator):
         magnitude = self.magnitude(S)
         if length is None:
@@ -556,11 +600,10 @@ def describe(transformer):
             f"{transformer.hop_length}, n_mels={transformer.n_mels}")
 
 
-def _holds_clips(y):
-    """True when ``y`` is a set of clips rather than per-clip labels."""
-    if isinstance(y, (list, tuple)):
-        return len(y) > 0 and np.ndim(y[0]) >= 1
-    return np.ndim(y) >= 2
+def _block_seed(seed, block):
+    """The seed of one block of random phase: independent of the other
+    blocks' and of other ``seed`` values' blocks."""
+    return int(np.random.SeedSequence([seed, block]).generate_state(1)[0])
 
 
 def _seed(random_state):

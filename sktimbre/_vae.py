@@ -7,6 +7,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch.nn import functional as F
 
 from ._base import BaseTimbreModel
+from ._features import FEATURE_CONTEXT
 from ._nn import (
     ConvEncoder,
     FiLMDecoder,
@@ -14,6 +15,7 @@ from ._nn import (
     GradientReversal,
     HarmonicRenderer,
     TimbreCode,
+    context_frames,
     init_output_bias,
     kl_divergence,
 )
@@ -329,6 +331,13 @@ class TimbreVAE(BaseTimbreModel):
             correct += float((guess == truth).float().sum())
             count += guess.numel()
         self.history_["latent_domain_accuracy"] = correct / max(count, 1)
+
+    def _conversion_margin(self):
+        # The decoder reads latents and content features around each frame;
+        # a latent reads the spectrogram around its own frame.
+        encoder = max(context_frames(e.receptive_field) for e in self.encoder_)
+        return context_frames(self.decoder_.receptive_field) + max(
+            encoder, FEATURE_CONTEXT)
 
     def _convert_chunk(self, chunk, source_alpha, target_alpha):
         device = chunk.spec.device

@@ -7,11 +7,14 @@ argparse does); ``--debug`` shows the traceback.
 import argparse
 import html
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from ._atomic import atomic_path
 
 __all__ = ["main"]
 
@@ -81,11 +84,22 @@ def _demo(args):
                      "seconds": round(pipe["vae"].fit_time_, 1),
                      "latent_domain_accuracy": round(
                          pipe["vae"].history_["latent_domain_accuracy"], 3)}
-    (out / "report.json").write_text(json.dumps(report, indent=2))
-    (out / "index.html").write_text(_page(report, data.sr))
+    _write_text(out / "report.json", json.dumps(report, indent=2))
+    _write_text(out / "index.html", _page(report, data.sr))
     print(_summary(report))
     print(f"Wrote {out}/index.html, .wav files, pictures and report.json")
     return 0
+
+
+def _write_text(path, text):
+    with atomic_path(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+
+
+def _printable(text):
+    """``text`` with control and other non-printable characters escaped, so
+    that a string read from a file cannot drive the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def _summary(report):
@@ -157,8 +171,6 @@ def _parse_params(pairs):
 
 
 def _fit(args):
-    import joblib
-
     from . import TimbreVAE
     from .io import load_audio
 
@@ -181,12 +193,28 @@ def _fit(args):
     model.fit_info_ = {"n_clips": [len(a), len(b)],
                        "seconds": [round(sum(map(len, a)) / sr, 1),
                                    round(sum(map(len, b)) / sr, 1)], "sr": sr}
-    if Path(args.output).suffix.lower() in _PICKLE_SUFFIXES:
-        joblib.dump(model, args.output)
-    else:
-        model.save(args.output)
+    _write_model(model, args.output)
     print(f"Fitted {Model.__name__} in {model.n_epochs_} epochs; saved {args.output}")
+    if _is_pickle_name(args.output):
+        print(f"{args.output} is a pickle: `sktimbre info` and `sktimbre convert` "
+              "read it only with --trust-pickle; any other name than "
+              ".joblib/.pkl/.pickle (e.g. model.skt) writes the pickle-free "
+              "format, which they read as it is.")
     return 0
+
+
+def _write_model(model, output):
+    """Save with joblib for a pickle's name, else in the pickle-free format;
+    whole or not at all, so a failed save keeps the previous model."""
+    with atomic_path(output) as temporary:
+        if _is_pickle_name(output):
+            import joblib
+
+            # An open file: joblib would read a format from the name.
+            with open(temporary, "wb") as handle:
+                joblib.dump(model, handle)
+        else:
+            model.save(temporary)
 
 
 def _load_many(sources, load_audio, sr):
@@ -200,25 +228,61 @@ def _load_many(sources, load_audio, sr):
 # Model files with these extensions are pickled with joblib; any other name
 # gets the pickle-free format of ``save``, which loading cannot run code from.
 _PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
+# How the pickle-free format starts (a zip archive from its first byte), and
+# how pickles and joblib's compressed pickles (zlib, gzip, bz2, xz, lzma, lz4)
+# start.
+_ARCHIVE_START = b"PK\x03\x04"
+_PICKLE_STARTS = (b"\x80", b"\x78", b"\x1f\x8b", b"BZh", b"\xfd7zXZ",
+                  b"]\x00\x00", b"\x04\x22\x4d\x18")
 
 
-def _load_model(path):
-    import joblib
+def _is_pickle_name(path):
+    return Path(path).suffix.lower() in _PICKLE_SUFFIXES
 
-    from ._base import BaseTimbreModel
 
-    if not Path(path).is_file():
+def _load_model(path, *, trust_pickle=False):
+    """Read a model file: the pickle-free format always, a pickle only when
+    the user passed --trust-pickle, since unpickling runs the file's code."""
+    path = Path(path)
+    if not path.is_file():
         raise FileNotFoundError(f"model file {path} does not exist")
-    with open(path, "rb") as head:
-        # The safe format is a zip archive from its first byte; a joblib
-        # pickle may hold zip data (torch tensors) inside, but not at its start.
-        is_archive = head.read(4) == b"PK\x03\x04"
-    if is_archive:
+    with open(path, "rb") as handle:
+        start = handle.read(8)
+    if start.startswith(_ARCHIVE_START):
         from . import TimbreCycleGAN, TimbreVAE
         from ._persistence import load_model
 
         # Read without unpickling, as the class the file's manifest names.
         return load_model((TimbreVAE, TimbreCycleGAN), path)
+    if not trust_pickle:
+        raise ValueError(_refusal(path, start))
+    print(f"sktimbre: warning: --trust-pickle: unpickling {path}, which runs "
+          "whatever code the file holds; use it only for a file you made or "
+          "trust.", file=sys.stderr)
+    return _unpickle(path)
+
+
+def _refusal(path, start):
+    safe = path.with_name(path.stem + ("-safe.skt" if path.suffix == ".skt"
+                                       else ".skt"))
+    how = (f"or convert it once to the pickle-free format: python -c \"import "
+           f"joblib; joblib.load({str(path)!r}).save({str(safe)!r})\"")
+    if start.startswith(_PICKLE_STARTS):
+        return (f"{path} is a pickle (joblib) file, and unpickling runs "
+                "whatever code the file holds, so sktimbre reads it only when "
+                "you re-run with --trust-pickle: do that only for a file you "
+                f"made or trust, {how}.")
+    return (f"{path} is not a model file written by `sktimbre fit` in the "
+            "pickle-free format (a zip archive written by `sktimbre fit -o "
+            "model.skt` or model.save(path)); if it is a pickle or joblib file "
+            f"you made or trust, re-run with --trust-pickle, {how}.")
+
+
+def _unpickle(path):
+    import joblib
+
+    from ._base import BaseTimbreModel
+
     try:
         model = joblib.load(path)
     except Exception as exc:  # noqa: BLE001 - unpickling raises anything
@@ -237,26 +301,95 @@ def _load_model(path):
 
 
 def _convert(args):
+    conversions = _conversions(args)
+    _refuse_replacing_inputs(conversions, Path(args.model), args.overwrite)
+    model = _load_model(args.model, trust_pickle=args.trust_pickle)
+    for source, outputs in conversions:
+        _convert_file(model, source, outputs)
+    return 0
+
+
+def _conversions(args):
+    """``[(input file, [(alpha, output file), ...]), ...]`` for ``convert``:
+    one input, or each audio file of a folder into the folder ``-o``."""
+    from .io import _audio_files
+
+    source, output = Path(args.input), Path(args.output)
+    if not source.exists():
+        raise FileNotFoundError(f"{source} does not exist; check the path.")
+    if source.is_dir():
+        if output.exists() and not output.is_dir():
+            raise ValueError(
+                f"{source} is a folder, so -o names the folder to write its "
+                f"converted files in, but {output} is a file; pass a folder "
+                "(it is created if missing).")
+        pairs = [(path, output / path.name) for path in _audio_files(source)]
+    elif output.is_dir():
+        pairs = [(source, output / source.name)]
+    else:
+        pairs = [(source, output)]
+    if not args.sweep:
+        return [(path, [(args.alpha, out)]) for path, out in pairs]
+    alphas = np.linspace(0, 1, args.sweep)
+    tags = [f"_alpha{label}" for label in _alpha_labels(alphas)]
+    return [(path, [(float(alpha), out.with_name(out.stem + tag + out.suffix))
+                    for alpha, tag in zip(alphas, tags)])
+            for path, out in pairs]
+
+
+def _alpha_labels(alphas):
+    """Names for alphas in [0, 1]: the fewest decimals, at least two, that
+    tell them all apart, all of one width, so names sort in alpha order."""
+    for decimals in range(2, 18):
+        labels = [f"{alpha:.{decimals}f}" for alpha in alphas]
+        if len(set(labels)) == len(labels):
+            break
+    return labels
+
+
+def _file_id(path):
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def _refuse_replacing_inputs(conversions, model, overwrite):
+    """Stop before writing over an input (unless --overwrite) or the model."""
+    inputs = {_file_id(source): source for source, _ in conversions}
+    model_id = _file_id(model)
+    for _, outputs in conversions:
+        for _, output in outputs:
+            target = _file_id(output)
+            if target is None:
+                continue
+            if target == model_id:
+                raise ValueError(
+                    f"the output {output} is the model file {model}; pass -o "
+                    "another name.")
+            if target in inputs and not overwrite:
+                raise ValueError(
+                    f"the output {output} is the input file {inputs[target]}, "
+                    "which converting would replace; pass -o another name, or "
+                    "--overwrite to replace the input with its conversion.")
+
+
+def _convert_file(model, source, outputs):
     from .io import load_audio, save_audio
 
-    model = _load_model(args.model)
     sr = model.spectrogram_.sr
-    y, file_sr = load_audio(args.input)
-    resampled, _ = load_audio(args.input, sr=sr)
-    alphas = np.linspace(0, 1, args.sweep) if args.sweep else [args.alpha]
-    output = Path(args.output)
-    for alpha in alphas:
-        audio = model.transform(resampled, alpha=float(alpha))
+    y, file_sr = load_audio(source)
+    resampled, _ = load_audio(source, sr=sr)
+    for alpha, path in outputs:
+        audio = model.transform(resampled, alpha=alpha)
         if file_sr != sr:
             import soxr
 
             audio = soxr.resample(audio, sr, file_sr)
         audio = np.pad(audio, (0, max(0, len(y) - len(audio))))[: len(y)]
-        path = output if not args.sweep else output.with_name(
-            f"{output.stem}_alpha{alpha:.2f}{output.suffix}")
         save_audio(path, audio, file_sr)
-        print(f"alpha={alpha:.2f} -> {path}")
-    return 0
+        print(_printable(f"{source} alpha={alpha:g} -> {path}"))
 
 
 def _info(args):
@@ -265,7 +398,7 @@ def _info(args):
 
     from . import __version__
 
-    model = _load_model(args.model)
+    model = _load_model(args.model, trust_pickle=args.trust_pickle)
     history = model.history_
     info = {
         "model": type(model).__name__,
@@ -278,7 +411,9 @@ def _info(args):
         "versions": {"sktimbre": __version__, "torch": torch.__version__,
                      "scikit-learn": sklearn.__version__},
     }
-    print(json.dumps(info, indent=2, default=str))
+    # ensure_ascii: strings read from the file (parameters, fit_info_) come
+    # out with control and non-ASCII characters escaped.
+    print(json.dumps(info, indent=2, default=str, ensure_ascii=True))
     return 0
 
 
@@ -289,6 +424,13 @@ def _at_least_two(text):
             f"{count} is too few: a sweep writes N >= 2 files from alpha 0 to 1; "
             "use --alpha for one file")
     return count
+
+
+def _trust_pickle_option(parser):
+    parser.add_argument(
+        "--trust-pickle", action="store_true",
+        help="also read a pickle/joblib model file; unpickling runs whatever "
+             "code the file holds, so only for files you made or trust")
 
 
 def _parser():
@@ -311,21 +453,31 @@ def _parser():
     fit.add_argument("--param", action="append", help="estimator parameter k=v")
     fit.add_argument("--sr", type=int, default=22050)
     fit.add_argument("-o", "--output", required=True,
-                     help="model file: .joblib/.pkl pickles it with joblib, "
-                          "any other name (e.g. model.sktimbre) writes the "
-                          "pickle-free format of TimbreVAE.save")
+                     help="model file: any name but .joblib/.pkl/.pickle (e.g. "
+                          "model.skt) writes the pickle-free format of "
+                          "TimbreVAE.save; .joblib/.pkl/.pickle pickles it with "
+                          "joblib, which info and convert then read only with "
+                          "--trust-pickle")
     fit.set_defaults(run=_fit)
-    conv = sub.add_parser("convert", help="convert a file with a fitted model")
-    conv.add_argument("model")
-    conv.add_argument("input")
+    conv = sub.add_parser("convert", help="convert a file, or a folder's audio "
+                          "files, with a fitted model")
+    conv.add_argument("model", help="a model file in the pickle-free format")
+    conv.add_argument("input", help="an audio file, or a folder of them")
     group = conv.add_mutually_exclusive_group()
     group.add_argument("--alpha", type=float, default=0.5)
     group.add_argument("--sweep", type=_at_least_two,
-                       help="write N files, alpha 0..1")
-    conv.add_argument("-o", "--output", required=True)
+                       help="write N files, alpha 0..1, named OUT_alpha0.00.wav, "
+                            "...")
+    conv.add_argument("-o", "--output", required=True,
+                      help="the output file; for a folder INPUT, the folder to "
+                           "write into (created if missing)")
+    conv.add_argument("--overwrite", action="store_true",
+                      help="allow an output to replace the input file")
+    _trust_pickle_option(conv)
     conv.set_defaults(run=_convert)
     info = sub.add_parser("info", help="describe a fitted model")
-    info.add_argument("model")
+    info.add_argument("model", help="a model file in the pickle-free format")
+    _trust_pickle_option(info)
     info.set_defaults(run=_info)
     return parser
 
@@ -342,7 +494,8 @@ def main(argv=None):
         if args.debug:
             raise
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"sktimbre: error: {message}", file=sys.stderr)
+        # Messages may quote a file's content: escape it for the terminal.
+        print(f"sktimbre: error: {_printable(message)}", file=sys.stderr)
         return 1
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from ._atomic import atomic_path
 from ._validation import check_audio
 
 __all__ = ["load_audio", "save_audio"]
@@ -28,9 +29,6 @@ _EXTENSION_ALIASES = {"aif": "AIFF", "aifc": "AIFF", "oga": "OGG", "wave": "WAV"
 # Headerless raw PCM needs its rate, channels and encoding to be passed in, so
 # a ".raw" file is never picked up as audio.
 _NEEDS_PARAMETERS = {"RAW"}
-# A RIFF size field holding one of these means "unknown": streaming writers
-# that cannot seek back leave the placeholder, and readers use the file length.
-_UNKNOWN_SIZES = (0, 0xFFFFFFFF)
 
 
 def _formats():
@@ -64,48 +62,125 @@ def _check_sr(sr, name="sr"):
     return int(sr) if float(sr).is_integer() else float(sr)
 
 
-def _check_wav_complete(path):
-    """Raise if a RIFF/WAVE file holds less audio than its header announces.
+# W64 names its chunks with GUIDs: the RIFF and WAVE headers, and the chunk
+# that holds the samples.
+_W64_RIFF = bytes.fromhex("72696666 2e91cf11 a5d628db 04c10000".replace(" ", ""))
+_W64_WAVE = bytes.fromhex("77617665 f3acd311 8cd100c0 4f8edb8a".replace(" ", ""))
+_W64_DATA = bytes.fromhex("64617461 f3acd311 8cd100c0 4f8edb8a".replace(" ", ""))
 
-    libsndfile reads a truncated WAV without an error (it returns the frames
-    that are there), so an interrupted download or copy would silently become
-    a shorter clip. WAV states its data size up front, which makes the check
-    cheap; other formats either fail in libsndfile or carry no such size, so
-    only RIFF (little-endian) and RIFX (big-endian) WAVs are checked. RF64 and
-    W64 keep 64-bit sizes elsewhere and are left to libsndfile.
+
+class _Chunks:
+    """How a chunked container lays out its chunks.
+
+    ``start``: offset of the first chunk; ``id_size``: bytes of a chunk's
+    name; ``size_format``: struct format of its size field; ``align``: chunks
+    start on multiples of this; ``inclusive``: whether the size counts the
+    chunk's own header; ``data``: the name of the chunk holding the samples;
+    ``lead``: bytes of that chunk before the samples; ``unknown``: size
+    values that mean "not known when the header was written" (streaming
+    writers that cannot seek back leave them, and readers use the file's
+    length).
+    """
+
+    def __init__(self, kind, start, id_size, size_format, align, inclusive, data,
+                 lead, unknown):
+        self.kind, self.start, self.id_size = kind, start, id_size
+        self.size_format, self.align, self.inclusive = size_format, align, inclusive
+        self.data, self.lead, self.unknown = data, lead, unknown
+
+
+def _container(head):
+    """The chunk layout of a file starting with ``head``, or None."""
+    riff = head[:4]
+    if head[8:12] == b"WAVE" and riff in (b"RIFF", b"RIFX", b"RF64", b"BW64"):
+        order = ">" if riff == b"RIFX" else "<"
+        return _Chunks("WAV" if riff in (b"RIFF", b"RIFX") else riff.decode(), 12, 4,
+                       order + "I", 2, False, b"data", 0, (0, 0xFFFFFFFF))
+    if riff == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        # SSND: an offset and a block size, then the samples.
+        return _Chunks("AIFF", 12, 4, ">I", 2, False, b"SSND", 8, (0, 0xFFFFFFFF))
+    if head[:16] == _W64_RIFF and head[24:40] == _W64_WAVE:
+        return _Chunks("W64", 40, 16, "<Q", 8, True, _W64_DATA, 0, (0,))
+    if riff == b"caff":
+        # data: an edit count, then the samples.
+        return _Chunks("CAF", 8, 4, ">q", 1, False, b"data", 4, (-1,))
+    return None
+
+
+def _declared_audio(handle):
+    """``(kind, offset, size)``: where the audio starts and how many bytes the
+    header says it holds; None when the header does not say."""
+    head = handle.read(40)
+    if head[:4] in (b".snd", b"dns."):
+        # AU/SND: a fixed header holding the data's offset and size.
+        order = ">" if head[:4] == b".snd" else "<"
+        offset, size = struct.unpack(order + "II", head[4:12])
+        return None if size == 0xFFFFFFFF else ("AU", offset, size)
+    layout = _container(head)
+    if layout is None:
+        return None
+    header = layout.id_size + struct.calcsize(layout.size_format)
+    position, ds64_size = layout.start, None
+    while True:
+        handle.seek(position)
+        chunk = handle.read(header)
+        if len(chunk) < header:
+            # No audio chunk: libsndfile reports that on its own.
+            return None
+        name = chunk[:layout.id_size]
+        size = struct.unpack(layout.size_format, chunk[layout.id_size:])[0]
+        if name == b"ds64":
+            # RF64 keeps 64-bit sizes here and 0xFFFFFFFF in the data chunk.
+            ds64 = handle.read(16)
+            ds64_size = struct.unpack("<Q", ds64[8:])[0] if len(ds64) == 16 else None
+        content = size - header if layout.inclusive else size
+        if name == layout.data:
+            if size == 0xFFFFFFFF and ds64_size not in (None, 0, 2 ** 64 - 1):
+                content = ds64_size
+            elif size in layout.unknown:
+                return None
+            return (layout.kind, position + header + layout.lead,
+                    content - layout.lead)
+        if content < 0:
+            return None  # damaged; libsndfile says so
+        step = header + content
+        position += step + (-step % layout.align)
+
+
+def _check_complete(path):
+    """Raise if a file holds less audio than its header announces.
+
+    libsndfile reads a truncated WAV, RF64, W64, AIFF or AU file without an
+    error (it returns the frames that are there), so an interrupted download
+    or copy would silently become a shorter clip. These formats, and CAF, state
+    the size of their audio in the header, which makes the check cheap.
     """
     with open(path, "rb") as handle:
-        header = handle.read(12)
-        if len(header) < 12 or header[8:12] != b"WAVE":
+        declared = _declared_audio(handle)
+        if declared is None:
             return
-        if header[:4] == b"RIFF":
-            order = "<"
-        elif header[:4] == b"RIFX":
-            order = ">"
-        else:
-            return
-        file_size = os.fstat(handle.fileno()).st_size
-        while True:
-            chunk = handle.read(8)
-            if len(chunk) < 8:
-                # No data chunk at all: libsndfile reports that on its own.
-                return
-            chunk_id, size = chunk[:4], struct.unpack(order + "I", chunk[4:])[0]
-            if chunk_id == b"data":
-                if size in _UNKNOWN_SIZES:
-                    return
-                available = file_size - handle.tell()
-                if available < size:
-                    raise ValueError(
-                        f"{path} is truncated: its WAV header announces {size} "
-                        f"bytes of audio but only {available} follow "
-                        f"({available / size:.0%}). The file was cut short, "
-                        "e.g. by an interrupted download or copy; fetch or "
-                        "export it again."
-                    )
-                return
-            # Chunks are word-aligned: an odd-sized chunk has one pad byte.
-            handle.seek(size + (size & 1), os.SEEK_CUR)
+        kind, offset, size = declared
+        available = max(os.fstat(handle.fileno()).st_size - offset, 0)
+    if available < size:
+        raise ValueError(
+            f"{path} is truncated: its {kind} header announces {size} bytes "
+            f"of audio but only {available} follow ({100 * available // size}%). "
+            "The file was cut short, e.g. by an interrupted download or copy; "
+            "fetch or export it again."
+        )
+
+
+def _flac_samples(path):
+    """The number of samples a FLAC file's STREAMINFO announces (0: unknown),
+    or None for other files."""
+    with open(path, "rb") as handle:
+        head = handle.read(26)
+    # "fLaC", a 4-byte block header, then STREAMINFO: 10 bytes of block and
+    # frame sizes, then 20 bits of rate, 3 of channels, 5 of sample size and
+    # 36 of total samples.
+    if len(head) < 26 or head[:4] != b"fLaC" or head[4] & 0x7F != 0:
+        return None
+    return int.from_bytes(head[18:26], "big") & (2 ** 36 - 1)
 
 
 def _load_file(path, sr, mono, dtype):
@@ -119,12 +194,21 @@ def _load_file(path, sr, mono, dtype):
             f"{path} is a folder inside a list of paths; pass the folder on "
             "its own, load_audio(folder), to read the audio files in it."
         )
-    _check_wav_complete(path)
+    _check_complete(path)
+    announced = _flac_samples(path)
     read_dtype = "float64" if dtype == np.float64 else "float32"
     try:
         # always_2d so the layout is known: (n_samples, n_channels).
         y, file_sr = sf.read(path, dtype=read_dtype, always_2d=True)
     except (sf.SoundFileError, RuntimeError, TypeError) as exc:
+        if announced:
+            # libsndfile fails on a FLAC file that ends before the samples its
+            # STREAMINFO announces (lost sync, or a failed seek at the end).
+            raise ValueError(
+                f"{path} is truncated or damaged: its FLAC header announces "
+                f"{announced} samples per channel, but decoding failed ({exc}). "
+                "Fetch or export it again."
+            ) from exc
         raise ValueError(
             f"{path} could not be read as audio: {exc} soundfile reads "
             f"these formats: {_supported()}. Check that the file is not "
@@ -210,9 +294,11 @@ def load_audio(path, *, sr=None, mono=True, dtype=np.float32):
     FileNotFoundError
         If a file or folder does not exist.
     ValueError
-        If a file cannot be decoded, is a truncated WAV, holds no frames or
-        holds NaN/inf samples (the message names the file); if a folder holds
-        no audio files; or if the files' rates differ and ``sr`` is None.
+        If a file cannot be decoded, is truncated (holds less audio than its
+        WAV, RF64, W64, AIFF, AU, CAF or FLAC header announces), holds no
+        frames or holds NaN/inf samples (the message names the file); if a
+        folder holds no audio files; or if the files' rates differ and ``sr``
+        is None.
 
     See Also
     --------
@@ -253,21 +339,29 @@ def load_audio(path, *, sr=None, mono=True, dtype=np.float32):
         )
     path = Path(path)
     if path.is_dir():
-        files = sorted(
-            p
-            for p in path.iterdir()
-            # Hidden files include macOS's "._name.wav" metadata twins, which
-            # have an audio extension but are not audio.
-            if p.is_file() and not p.name.startswith(".") and _format_of(p)
-        )
-        if not files:
-            raise ValueError(
-                f"the folder {path} holds no audio files (looked for these "
-                f"formats: {_supported()}). Check the folder, or convert the "
-                "files, e.g. to WAV or FLAC."
-            )
+        files = _audio_files(path)
         return _load_many(files, sr, mono, dtype, where=f"the files in {path}")
     return _load_file(path, sr, mono, dtype)
+
+
+def _audio_files(folder):
+    """The audio files of ``folder`` in name order, as ``load_audio`` reads
+    them; raises if there are none."""
+    folder = Path(folder)
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        # Hidden files include macOS's "._name.wav" metadata twins, which
+        # have an audio extension but are not audio.
+        if p.is_file() and not p.name.startswith(".") and _format_of(p)
+    )
+    if not files:
+        raise ValueError(
+            f"the folder {folder} holds no audio files (looked for these "
+            f"formats: {_supported()}). Check the folder, or convert the "
+            "files, e.g. to WAV or FLAC."
+        )
+    return files
 
 
 def save_audio(path, y, sr, *, subtype=None):
@@ -278,7 +372,9 @@ def save_audio(path, y, sr, *, subtype=None):
     path : str or path-like
         Where to write; the extension picks the format (``.wav``, ``.flac``,
         ``.ogg``, ``.aiff``, ... any of ``soundfile.available_formats()``).
-        Missing parent folders are created; an existing file is replaced.
+        Missing parent folders are created; an existing file is replaced
+        only once the new one is written whole, so a failed write leaves it
+        as it was.
     y : array-like of shape (n_samples,) or (n_channels, n_samples)
         Float samples in [-1, 1], channels first as librosa (the transpose of
         soundfile's layout).
@@ -377,10 +473,12 @@ def save_audio(path, y, sr, *, subtype=None):
             stacklevel=2,
         )
         arr = np.clip(arr, -1.0, 1.0)
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        # soundfile wants (n_samples, n_channels).
-        sf.write(path, arr.T, int(sr), subtype=subtype, format=fmt)
+        # Written whole or not at all: a failed write (a rate the format
+        # cannot hold, a full disk) leaves an existing file as it was.
+        with atomic_path(path) as temporary:
+            # soundfile wants (n_samples, n_channels).
+            sf.write(temporary, arr.T, int(sr), subtype=subtype, format=fmt)
     except (sf.SoundFileError, RuntimeError, TypeError) as exc:
         raise ValueError(
             f"could not write {path} as {fmt} at {int(sr)} Hz: {exc} Try "

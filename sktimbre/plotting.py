@@ -1,8 +1,12 @@
 """Pictures of conversions and training: spectrograms along alpha, curves."""
 
+from pathlib import Path
+
 import librosa
 import librosa.display
 import numpy as np
+
+from ._atomic import atomic_path
 
 __all__ = ["plot_alpha_spectrograms", "plot_history", "plot_alpha_sweep",
            "plot_spectrogram"]
@@ -164,6 +168,12 @@ def plot_alpha_sweep(alphas, probabilities, *, path=None, label="P(domain B)"):
 
 def _finish(fig, path):
     if path is not None:
-        fig.savefig(path, dpi=90)
-        _pyplot().close(fig)
+        # The picture's format from its extension, PNG without one; written
+        # whole or not at all, so a failed save keeps an older picture.
+        fmt = Path(path).suffix.lstrip(".").lower() or "png"
+        try:
+            with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+                fig.savefig(handle, dpi=90, format=fmt)
+        finally:
+            _pyplot().close(fig)
     return fig

@@ -28,6 +28,12 @@ from sktimbre import MatchEQ, SpectrogramTransformer, TimbreCycleGAN, TimbreVAE,
 from sktimbre.cli import main
 from sktimbre.datasets import load_musicnet
 from sktimbre.io import load_audio, save_audio
+from sktimbre.metrics import (
+    log_spectral_distance,
+    mel_cepstral_distortion,
+    reconstruction_scorer,
+    timbre_features,
+)
 
 from .conftest import SR
 from .timbre_models import one_torch_thread, short_pair, tiny  # noqa: F401
@@ -108,7 +114,11 @@ def run_case(call, x, expect, ctx):
 
 
 def assert_unchanged(x, before):
-    if isinstance(x, np.ndarray):
+    if isinstance(x, (list, tuple)):
+        assert type(x) is type(before) and len(x) == len(before)
+        for item, then in zip(x, before):
+            assert_unchanged(item, then)
+    elif isinstance(x, np.ndarray):
         assert x.dtype == before.dtype
         np.testing.assert_array_equal(x, before)
         for name in ("lengths", "phase", "timbre"):
@@ -137,11 +147,19 @@ def _fit(make):
     return lambda ctx, x: make().fit([x, x], ctx.b)
 
 
+def _fit_batch(make):
+    """``x`` itself as X, where a 2-D array is a batch (n_clips, n_samples)."""
+    return lambda ctx, x: make().fit(x, ctx.b)
+
+
 FITS = {
     "SpectrogramTransformer.fit": _fit(tiny_spectrogram),
     "TimbreVAE.fit": _fit(tiny_vae),
     "TimbreCycleGAN.fit": _fit(lambda: tiny(TimbreCycleGAN)),
     "MatchEQ.fit": _fit(MatchEQ),
+    "SpectrogramTransformer.fit(X=x)": _fit_batch(tiny_spectrogram),
+    "TimbreVAE.fit(X=x)": _fit_batch(tiny_vae),
+    "MatchEQ.fit(X=x)": _fit_batch(MatchEQ),
 }
 APPLIES = {
     "SpectrogramTransformer.transform": lambda ctx, x: ctx.spec.transform(x),
@@ -154,10 +172,27 @@ APPLIES = {
     "convert[Pipeline]": lambda ctx, x: convert(ctx.pipe, x, alpha=1.0),
     "convert[TimbreCycleGAN]": lambda ctx, x: convert(ctx.gan, x, alpha=0.5),
 }
+# Entry points that take clips to measure, not to convert; they see the bad
+# layouts only (the per-sample rules are check_audio's, covered above).
+MEASURES = {
+    "log_spectral_distance": lambda ctx, x: log_spectral_distance(x, x),
+    "mel_cepstral_distortion": lambda ctx, x: mel_cepstral_distortion(x, x),
+    "timbre_features": lambda ctx, x: timbre_features(x),
+    "reconstruction_scorer": lambda ctx, x: reconstruction_scorer(ctx.pipe, x,
+                                                                  ctx.b),
+    "reconstruction_scorer[y]": lambda ctx, x: reconstruction_scorer(
+        ctx.pipe, ctx.a, x),
+}
 
 
 def _save(ctx, x):
     return save_audio(ctx.tmp / "out.wav", x, SR)
+
+
+def _channels(x, n_channels):
+    """``x`` at a different gain in each of ``n_channels`` rows."""
+    gains = np.linspace(1.0, 0.3, n_channels, dtype=np.float32)
+    return gains[:, None] * x[None]
 
 
 BAD_AUDIO = {
@@ -168,6 +203,11 @@ BAD_AUDIO = {
     "int16_pcm": lambda x: (x * 32767).astype(np.int16),
     "stereo_channels_first": lambda x: np.stack([x, 0.5 * x]),
     "stereo_channels_last": lambda x: np.stack([x, 0.5 * x], axis=1),
+    # soundfile's (n_samples, n_channels) with 3 to 8 channels (7.1 surround),
+    # and 8 channels first, which a batch of 8 clips looks like.
+    **{f"channels_last_{c}": (lambda x, c=c: _channels(x, c).T)
+       for c in range(3, 9)},
+    "channels_first_8": lambda x: _channels(x, 8),
     "silence": lambda x: np.zeros(N, dtype=np.float32),
     "clipping": lambda x: 4 * x,
 }
@@ -182,7 +222,7 @@ SHORT_WARNING = (UserWarning, "n_fft=1024")
 def per_channel(call):
     """A (n_channels, n_samples) array is a batch: each row converted alone."""
     def check(out, x, ctx):
-        assert np.shape(out)[0] == 2
+        assert np.shape(out)[0] == len(x)
         for row, got in zip(x, out):
             np.testing.assert_allclose(got, call(ctx, row), rtol=0, atol=1e-5)
     return check
@@ -216,22 +256,26 @@ def expect_audio(entry, bad):
         return EMPTY
     if bad == "int16_pcm":
         return INT16
+    channels_last, channels_first = "channels_last" in bad, "channels_first" in bad
     if entry == "save_audio":
+        if channels_last:
+            return Raises(ValueError, r"channels first.*pass y\.T")
         return {
             "shorter_than_n_fft": Accepts(written(1)),
             "stereo_channels_first": Accepts(written(2)),
-            "stereo_channels_last": Raises(ValueError, r"channels first.*pass y\.T"),
+            "channels_first_8": Accepts(written(8)),
             "silence": Accepts(written(1)),
             "clipping": Accepts(written(1, peak=1.0),
                                 warns=(UserWarning, "above full scale")),
         }[bad]
     fit = entry in FITS
-    if bad == "stereo_channels_last" or (fit and bad == "stereo_channels_first"):
+    batch_fit = entry.endswith("(X=x)")
+    if channels_last or (fit and channels_first and not batch_fit):
         return MULTICHANNEL
-    if bad == "stereo_channels_first":
-        return Accepts(per_channel(APPLIES[entry]))
+    if channels_first:
+        return Accepts(fitted) if batch_fit else Accepts(per_channel(APPLIES[entry]))
     if fit:
-        if bad == "silence" and entry == "MatchEQ.fit":
+        if bad == "silence" and entry.startswith("MatchEQ.fit"):
             return Raises(ValueError, r"domain A are silent.*recordings with sound")
         return Accepts(fitted, warns=SHORT_WARNING if bad.startswith("short") else None)
     spectrogram = entry == "SpectrogramTransformer.transform"
@@ -253,6 +297,113 @@ def test_audio_input(ctx, tmp_path, entry, bad):
     ctx.tmp = tmp_path
     call = {**FITS, **APPLIES, "save_audio": _save}[entry]
     run_case(call, BAD_AUDIO[bad](ctx.x), expect_audio(entry, bad), ctx)
+
+
+@pytest.mark.parametrize("entry, bad", [
+    pytest.param(entry, bad, id=f"{entry}-{bad}")
+    for entry in MEASURES for bad in BAD_AUDIO if "channels_last" in bad
+])
+def test_measures_refuse_multichannel(ctx, entry, bad):
+    run_case(MEASURES[entry], BAD_AUDIO[bad](ctx.x), MULTICHANNEL, ctx)
+
+
+# ----------------------------------------------------------------- labels
+def _label_fit(make):
+    return lambda ctx, xy: make().fit(*xy)
+
+
+LABEL_TAKERS = {
+    "TimbreVAE.fit": _label_fit(tiny_vae),
+    "TimbreCycleGAN.fit": _label_fit(lambda: tiny(TimbreCycleGAN)),
+    "MatchEQ.fit": _label_fit(MatchEQ),
+    "Pipeline.fit": _label_fit(lambda: Pipeline([("spec", tiny_spectrogram()),
+                                                 ("vae", tiny_vae())])),
+    "reconstruction_scorer": lambda ctx, xy: reconstruction_scorer(ctx.pipe, *xy),
+}
+# How X holds the four clips a + b; spectrograms only for the models that
+# take them.
+X_LAYOUTS = {
+    "list": lambda ctx: list(ctx.a + ctx.b),
+    "array": lambda ctx: np.stack(ctx.a + ctx.b),
+    "Spectrogram": lambda ctx: ctx.pipe["spec"].transform(np.stack(ctx.a + ctx.b)),
+    "list_of_Spectrogram": lambda ctx: list(
+        ctx.pipe["spec"].transform(np.stack(ctx.a + ctx.b))),
+    "plain_3d_array": lambda ctx: np.asarray(
+        ctx.pipe["spec"].transform(np.stack(ctx.a + ctx.b))),
+}
+AUDIO_ONLY = ("MatchEQ.fit", "Pipeline.fit", "reconstruction_scorer")
+
+
+def _takes(entry, layout):
+    return entry not in AUDIO_ONLY or layout in ("list", "array")
+
+
+BAD_LABELS = {
+    "3_ints_for_4_clips": [0, 0, 1],
+    "5_ints_for_4_clips": [0, 0, 1, 1, 1],
+    "3_strs_for_4_clips": ["flute", "violin", "violin"],
+    "5_bools_for_4_clips": np.array([True, True, False, False, False]),
+    "0_ints_for_4_clips": np.array([], dtype=np.int64),
+    "one_class": [1, 1, 1, 1],
+    "three_classes": ["a", "b", "c", "a"],
+}
+
+
+def expect_labels(bad):
+    if bad.endswith("_clips"):
+        n_labels = int(bad.split("_")[0])
+        return Raises(ValueError, rf"X holds 4 clip\(s\) but y holds {n_labels} "
+                      r"label\(s\).*one label per clip")
+    return Raises(ValueError, r"class\(es\).*exactly two.*both instruments")
+
+
+@pytest.mark.parametrize("entry, layout, bad", [
+    pytest.param(entry, layout, bad, id=f"{entry}-X={layout}-y={bad}")
+    for entry in LABEL_TAKERS for layout in X_LAYOUTS for bad in BAD_LABELS
+    if _takes(entry, layout)
+])
+def test_labels_that_do_not_fit_the_clips(ctx, entry, layout, bad):
+    """No clip is dropped, and no IndexError: the counts and the fix are named."""
+    xy = (X_LAYOUTS[layout](ctx), BAD_LABELS[bad])
+    run_case(LABEL_TAKERS[entry], xy, expect_labels(bad), ctx)
+
+
+def _split_two_two(out, xy, ctx):
+    model = out[-1] if isinstance(out, Pipeline) else out
+    if isinstance(model, MatchEQ):
+        np.testing.assert_allclose(model.gain_, ctx.eq.gain_, rtol=1e-5)
+    else:
+        assert model.n_clips_ == (2, 2)
+        assert model.classes_.tolist() == sorted(set(np.asarray(xy[1]).tolist()))
+
+
+@pytest.mark.parametrize("entry, layout", [
+    pytest.param(entry, layout, id=f"{entry}-X={layout}")
+    for entry in ("TimbreVAE.fit", "MatchEQ.fit", "Pipeline.fit")
+    # Plain spectrogram arrays carry no transformer to read them with.
+    for layout in X_LAYOUTS if _takes(entry, layout) and layout != "plain_3d_array"
+])
+def test_labels_split_every_layout_of_X(ctx, entry, layout):
+    """The same split, unchanged input, for each way X can hold the clips."""
+    labels = np.array([1.0, 1.0, 2.0, 2.0])  # floats: one per clip, so labels
+    run_case(LABEL_TAKERS[entry], (X_LAYOUTS[layout](ctx), labels),
+             Accepts(_split_two_two), ctx)
+
+
+def test_float_y_is_labels_only_with_one_value_per_clip(ctx):
+    """A 1-D float y is labels when it has one value per clip of X, and
+    instrument B's clip otherwise; other dtypes are always labels."""
+    clips = ctx.a + ctx.b
+    by_labels = tiny_vae().fit(clips, np.array([0.0, 0.0, 1.0, 1.0]))
+    assert by_labels.n_clips_ == (2, 2) and by_labels.classes_.tolist() == [0, 1]
+    by_clip = tiny_vae().fit(clips, ctx.b[0])
+    assert by_clip.n_clips_ == (4, 1) and by_clip.classes_.tolist() == ["A", "B"]
+    # The transformer pools the clip's statistics with X's, as for a list.
+    spec = tiny_spectrogram()
+    assert spec.fit(ctx.a, ctx.b[0]).n_clips_seen_ == len(ctx.a) + 1
+    assert spec.fit(clips, [0.0, 0.0, 1.0, 1.0]).n_clips_seen_ == len(clips)
+    with pytest.raises(ValueError, match=r"4 clip\(s\) but y holds 5 label"):
+        tiny_vae().fit(clips, np.array([0, 0, 1, 1, 1], dtype=np.int16))
 
 
 # --------------------------------------------------------- spectrograms in
@@ -588,8 +739,10 @@ def cli_fit(*a_files):
 
 
 def cli_convert(model, source, *extra):
+    # These models are joblib files, which the command opens only when told
+    # to trust them.
     return lambda f, out: ["convert", str(f / model), str(f / source), *extra,
-                           "-o", str(out)]
+                           "--trust-pickle", "-o", str(out)]
 
 
 def output_audio(length, rate=SR, peak=None):
@@ -652,13 +805,13 @@ CLI_CASES = {
                          output_audio(N, peak=1.0)),
     "convert-shorter_than_n_fft": (cli_convert("vae.joblib", "short.wav"),
                                    output_audio(100)),
-    "info-missing_model": (lambda f, out: ["info", str(f / "nope.joblib")],
+    "info-missing_model": (lambda f, out: ["info", "--trust-pickle", str(f / "nope.joblib")],
                            Exits(1, r"nope\.joblib does not exist")),
-    "info-corrupt_model": (lambda f, out: ["info", str(f / "corrupt.joblib")],
+    "info-corrupt_model": (lambda f, out: ["info", "--trust-pickle", str(f / "corrupt.joblib")],
                            Exits(1, r"is not a model file written by")),
-    "info-unfitted_model": (lambda f, out: ["info", str(f / "unfitted.joblib")],
+    "info-unfitted_model": (lambda f, out: ["info", "--trust-pickle", str(f / "unfitted.joblib")],
                             Exits(1, r"holds an unfitted TimbreVAE")),
-    "info-not_a_model": (lambda f, out: ["info", str(f / "dict.joblib")],
+    "info-not_a_model": (lambda f, out: ["info", "--trust-pickle", str(f / "dict.joblib")],
                          Exits(1, r"holds a dict, not a timbre model")),
 }
 

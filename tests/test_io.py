@@ -1,3 +1,8 @@
+import contextlib
+import errno
+import os
+import struct
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -166,3 +171,135 @@ def test_save_refuses_nan_and_bad_arguments(tmp_path):
         save_audio(tmp_path / "x.wav", tone(), 0)
     with pytest.raises(TypeError, match="integer dtype"):
         save_audio(tmp_path / "x.wav", np.zeros(10, dtype=np.int16), 44100)
+
+
+# Formats whose header states the size of the audio, as soundfile writes them.
+SIZED_FORMATS = {
+    "wav": {"format": "WAV"},
+    "rifx": {"format": "WAV", "endian": "BIG"},
+    "rf64": {"format": "RF64"},
+    "w64": {"format": "W64"},
+    "aiff": {"format": "AIFF"},
+    "aifc": {"format": "AIFF", "subtype": "FLOAT"},
+    "au": {"format": "AU"},
+    "caf": {"format": "CAF"},
+    "flac": {"format": "FLAC"},
+}
+
+
+@pytest.mark.parametrize("name", SIZED_FORMATS)
+def test_files_cut_in_half_are_refused_as_truncated(tmp_path, name):
+    path = tmp_path / f"clip.{name}"
+    sf.write(path, tone(seconds=0.2), 44100, **SIZED_FORMATS[name])
+    assert len(load_audio(path)[0]) == 8820
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=f"clip.{name} is truncated"):
+        load_audio(path)
+
+
+def _append_chunk(path, chunk_id, payload, order):
+    """Add a chunk after the audio and fix the RIFF/FORM size."""
+    data = bytearray(path.read_bytes())
+    data += chunk_id + struct.pack(order + "I", len(payload)) + payload
+    data[4:8] = struct.pack(order + "I", len(data) - 8)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("name, chunk_id, order", [
+    ("wav", b"LIST", "<"), ("aiff", b"ANNO", ">")])
+def test_chunks_after_the_audio_are_not_truncation(tmp_path, name, chunk_id, order):
+    path = tmp_path / f"tail.{name}"
+    sf.write(path, tone(seconds=0.1), 44100, subtype="PCM_16")
+    _append_chunk(path, chunk_id, b"a note after the samples", order)
+    y, _ = load_audio(path)
+    assert len(y) == 4410
+
+
+@pytest.mark.parametrize("name, field", [("au", slice(8, 12)), ("wav", None)])
+def test_unknown_size_sentinels_are_not_truncation(tmp_path, name, field):
+    # Streaming writers that cannot seek back leave 0xFFFFFFFF for the size;
+    # readers then take the audio up to the end of the file.
+    path = tmp_path / f"stream.{name}"
+    sf.write(path, tone(seconds=0.1), 44100, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    if field is None:
+        start = data.find(b"data") + 4
+        field = slice(start, start + 4)
+    data[field] = b"\xff\xff\xff\xff"
+    path.write_bytes(bytes(data[: len(data) // 2]))
+    y, _ = load_audio(path)
+    assert 2000 < len(y) < 2300
+
+
+def _fail_halfway(*args, **kwargs):
+    """Stand in for a writer that runs out of disk space halfway."""
+    target = next(a for a in args
+                  if isinstance(a, (str, os.PathLike)) or hasattr(a, "write"))
+    with (open(target, "wb") if isinstance(target, (str, os.PathLike))
+          else contextlib.nullcontext(target)) as handle:
+        handle.write(b"half a file")
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.skipif("MP3" not in sf.available_formats(),
+                    reason="this libsndfile writes no MP3")
+def test_save_at_a_rate_the_format_cannot_hold_keeps_the_old_file(tmp_path):
+    path = tmp_path / "old.mp3"
+    path.write_bytes(b"an older mp3")
+    # MPEG audio has no 192 kHz rate: libsndfile refuses it.
+    with pytest.raises(ValueError, match="could not write .*old.mp3"):
+        save_audio(path, tone(seconds=0.1), 192000)
+    assert path.read_bytes() == b"an older mp3"
+    assert [p.name for p in tmp_path.iterdir()] == ["old.mp3"]
+
+
+def _plot(path):
+    from sktimbre.plotting import plot_alpha_sweep
+
+    plot_alpha_sweep([0, 1], [0.1, 0.9], path=path)
+
+
+def _cache(path):
+    from sktimbre.datasets._default import _save
+
+    _save(path, {"violin": [np.zeros(4, np.float32)]})
+
+
+def _page(path):
+    from sktimbre.cli import _write_text
+
+    _write_text(path, "<html></html>")
+
+
+@pytest.mark.parametrize("write, name, failing", [
+    (lambda p: save_audio(p, tone(seconds=0.1), 44100), "x.wav", "soundfile.write"),
+    (_plot, "x.png", "matplotlib.figure.Figure.savefig"),
+    (_cache, "x.npz", "numpy.savez_compressed"),
+    (_page, "index.html", "pathlib.Path.write_text"),
+], ids=["audio", "picture", "default-data cache", "demo page"])
+def test_writers_replace_files_whole_or_not_at_all(tmp_path, monkeypatch, write,
+                                                  name, failing):
+    path = tmp_path / name
+    write(path)
+    before = path.read_bytes()
+    assert before
+    monkeypatch.setattr(failing, _fail_halfway)
+    with pytest.raises(OSError, match="No space left"):
+        write(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+def test_atomic_path_keeps_permissions_and_writes_through_links(tmp_path):
+    from sktimbre._atomic import atomic_path
+
+    real = tmp_path / "real.txt"
+    real.write_text("old")
+    real.chmod(0o600)
+    link = tmp_path / "link.txt"
+    link.symlink_to(real)
+    with atomic_path(link) as temporary:
+        temporary.write_text("new")
+    assert link.is_symlink() and real.read_text() == "new"
+    assert real.stat().st_mode & 0o777 == 0o600

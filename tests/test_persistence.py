@@ -1,4 +1,6 @@
-"""Saving and loading: the pickle-free format, joblib, GPU-saved files on a CPU."""
+"""Saving and loading: the pickle-free format, joblib, GPU-saved files on a CPU,
+and the files and parameters that loading refuses (tests/test_hostile_files.py
+loads many more crafted files in a child process)."""
 
 import json
 import pickle
@@ -10,11 +12,21 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from sklearn.utils._param_validation import InvalidParameterError
 
 from sktimbre import SpectrogramTransformer
 from sktimbre._persistence import FORMAT_VERSION
 from sktimbre.exceptions import DeviceWarning
 
+from .test_hostile_files import (
+    _members,
+    _Payload,
+    _raw_entries,
+    _raw_zip,
+    _with_json,
+    _with_weights,
+    _zip,
+)
 from .timbre_models import (  # noqa: F401 - one_torch_thread is a fixture
     TIMBRE_MODELS,
     one_torch_thread,
@@ -39,16 +51,6 @@ def fitted(request, pair):
 @pytest.fixture(scope="module")
 def saved(fitted, tmp_path_factory):
     return fitted.save(tmp_path_factory.mktemp("saved") / "model.skt")
-
-
-class _Payload:
-    """Unpickling this creates ``marker``: a stand-in for a malicious file."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return open, (self.marker, "w")
 
 
 def _rewrite(source, target, **changes):
@@ -230,3 +232,207 @@ def test_the_persistence_page_example_runs():
                         flags=re.DOTALL)
     assert blocks, "docs/persistence.md lost its example"
     exec(compile(blocks[0], str(page), "exec"), {})
+
+
+# ------------------------------------------------- what loading refuses
+def _damaged(path, part):
+    """The pattern of the documented error for ``path``, naming ``part``."""
+    return f"{re.escape(str(path))} is a damaged sktimbre model file: .*{part}"
+
+
+def test_a_pickle_in_front_of_a_model_file_is_refused(fitted, saved, tmp_path):
+    # Zip readers look for the archive at the end of a file, so this file
+    # both unpickles (running the payload) and opens as a zip archive.
+    marker = tmp_path / "marker"
+    path = tmp_path / "prepended.skt"
+    path.write_bytes(pickle.dumps(_Payload(marker)) + saved.read_bytes())
+    with pytest.raises(ValueError, match="pickle.*no bytes before its first member"):
+        type(fitted).load(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("layout", ["bytes after", "header before", "bytes between",
+                                    "member twice", "fifth member"])
+def test_bytes_outside_the_members_and_other_members_are_refused(fitted, saved,
+                                                                 tmp_path, layout):
+    members = _members(saved)
+    path = tmp_path / "layout.skt"
+    if layout == "bytes after":
+        path.write_bytes(saved.read_bytes() + b"\0" * 100)
+    elif layout == "header before":
+        # A stray local header, which the directory's offsets account for.
+        _raw_zip(path, _raw_entries(saved), prefix=b"PK\x03\x04" + b"\0" * 60)
+    elif layout == "bytes between":
+        _raw_zip(path, _raw_entries(saved), between=b"\0" * 64)
+    elif layout == "member twice":
+        _zip(path, [*members.items(), ("state.json", members["state.json"])])
+    else:
+        _zip(path, {**members, "notes.txt": b"hello"})
+    with pytest.raises(ValueError, match=f"{re.escape(str(path))} is (not an "
+                       "sktimbre model file|a damaged)"):
+        type(fitted).load(path)
+
+
+@pytest.mark.parametrize("padding", ["spaces", "mixed whitespace"])
+def test_a_member_beyond_its_cap_is_refused_before_it_is_read(fitted, saved,
+                                                              tmp_path, padding):
+    # Valid JSON either way: a loader without caps reads all of it.
+    size = 6 * 2**20
+    pad = b" " * size if padding == "spaces" else bytes(
+        np.random.default_rng(0).choice(list(b" \t\n\r"), size).astype(np.uint8))
+    members = _members(saved)
+    path = _zip(tmp_path / "padded.skt",
+                {**members, "state.json": members["state.json"] + pad})
+    with pytest.raises(ValueError,
+                       match=_damaged(path, "state.json (declares|would inflate)")):
+        type(fitted).load(path)
+
+
+def test_labels_of_a_huge_string_dtype_are_refused(fitted, saved, tmp_path):
+    path = _with_json(saved, tmp_path / "labels.skt", "state.json",
+                      lambda s: s["classes_"].update(dtype="<U100000"))
+    with pytest.raises(ValueError, match=_damaged(path, "classes_.*<U100000")):
+        type(fitted).load(path)
+
+
+def _first_weight(state, model):
+    module = state[type(model)._module_names[-1]]["__module__"]
+    return next(iter(module.values()))["__tensor__"]
+
+
+def _first_moment(state, model):
+    optimizer = state[type(model)._optimizer_names[0]]["__optimizer__"]
+    return optimizer["state"]["__dict__"][0][1]["exp_avg"]["__tensor__"]
+
+
+@pytest.mark.parametrize("change", ["float64 weight", "moment of another shape",
+                                    "tensor nothing refers to"])
+def test_tensors_must_have_the_dtype_and_shape_the_parameters_imply(
+        fitted, saved, tmp_path, change):
+    def edit(tensors, state):
+        if change == "float64 weight":
+            key = _first_weight(state, fitted)
+            tensors[key] = tensors[key].double()
+        elif change == "moment of another shape":
+            tensors[_first_moment(state, fitted)] = torch.zeros(3, 3)
+        else:
+            tensors["extra"] = torch.zeros(10)
+
+    path = _with_weights(saved, tmp_path / "tensors.skt", edit)
+    with pytest.raises(ValueError, match=_damaged(
+            path, "(the model's parameters make it|nothing refers to)")):
+        type(fitted).load(path)
+
+
+def _corrupt_deflate(saved, target):
+    entries = _raw_entries(saved)
+    entries[2][1] = b"\xff" * len(entries[2][1])  # a reserved deflate block type
+    return _raw_zip(target, entries)
+
+
+_DAMAGE = {
+    "nested JSON": ("state.json nests", lambda saved, target: _zip(target, {
+        **_members(saved), "state.json": "[" * 100_000 + "]" * 100_000})),
+    "corrupt deflate": ("state.json cannot be inflated", _corrupt_deflate),
+    "no device_": ("lacks .*device_", lambda saved, target: _with_json(
+        saved, target, "state.json", lambda s: s.pop("device_"))),
+    "no spectrogram_": ("lacks .*spectrogram_", lambda saved, target: _with_json(
+        saved, target, "state.json", lambda s: s.pop("spectrogram_"))),
+    "n_freq_ of 10**12": ("spectrogram_: n_freq_ is 1000000000000", lambda saved,
+                          target: _with_json(saved, target, "state.json", lambda s: s[
+                              "spectrogram_"]["fitted"].update(n_freq_=10**12))),
+    "history_ a string": ("state.json: history_", lambda saved, target: _with_json(
+        saved, target, "state.json", lambda s: s.update(history_="x"))),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(_DAMAGE))
+def test_damage_raises_the_documented_error_naming_the_part(fitted, saved,
+                                                            tmp_path, damage):
+    part, make = _DAMAGE[damage]
+    path = make(saved, tmp_path / "damaged.skt")
+    with pytest.raises(ValueError, match=_damaged(path, part)) as info:
+        type(fitted).load(path)
+    assert type(info.value) is ValueError
+
+
+def test_a_manifest_naming_no_model_class_is_damaged(fitted, saved, tmp_path):
+    path = _with_json(saved, tmp_path / "class.skt", "manifest.json",
+                      lambda m: m.update({"class": "builtins.eval"}))
+    with pytest.raises(ValueError, match=_damaged(path, "'builtins.eval', which is "
+                                                  "no sktimbre model")):
+        type(fitted).load(path)
+
+
+def test_a_zip64_model_file_loads(fitted, saved, tmp_path, monkeypatch):
+    # Python writes zip64 records for members over 2 GiB; smaller here.
+    monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 1 << 10)
+    path = type(fitted).load(saved).save(tmp_path / "zip64.skt")
+    monkeypatch.undo()
+    assert b"PK\x06\x06" in path.read_bytes()
+    assert same_weights(weights(type(fitted).load(path)), weights(fitted))
+
+
+def test_save_refuses_labels_load_would_refuse(pair, tmp_path):
+    a, b = pair
+    model = tiny(TIMBRE_MODELS[0]).fit(a + b, ["v" * 300] * 2 + ["flute"] * 2)
+    with pytest.raises(TypeError, match="300 characters.*joblib.dump"):
+        model.save(tmp_path / "labels.skt")
+    assert not (tmp_path / "labels.skt").exists()
+
+
+# ---------------------------------------------------------------- parameters
+def test_parameters_outside_their_range_are_refused_on_load(fitted, saved,
+                                                            tmp_path):
+    path = _with_json(saved, tmp_path / "params.skt", "params.json",
+                      lambda p: p.update(chunk_frames=0))
+    with pytest.raises(ValueError, match=_damaged(
+            path, "params.json: The 'chunk_frames' parameter")):
+        type(fitted).load(path)
+
+
+@pytest.mark.parametrize("value", [-1, 0, 2.5, "many"])
+def test_set_params_refuses_a_value_outside_the_range_and_keeps_the_old(
+        fitted, value):
+    before = fitted.chunk_frames
+    with pytest.raises(InvalidParameterError, match="chunk_frames"):
+        fitted.set_params(chunk_frames=value)
+    assert fitted.chunk_frames == before
+
+
+def test_set_params_checks_the_nested_transformer_and_restores_it():
+    model = tiny(TIMBRE_MODELS[0], spectrogram=SpectrogramTransformer(n_fft=512))
+    with pytest.raises(InvalidParameterError, match="n_fft"):
+        model.set_params(spectrogram__n_fft=-1, chunk_frames=64)
+    assert (model.spectrogram.n_fft, model.chunk_frames) == (512, 1024)
+    assert model.set_params(spectrogram__n_fft=256).spectrogram.n_fft == 256
+
+
+def test_set_params_to_the_value_it_has_checks_nothing():
+    # scikit-learn's check_do_not_raise_errors_in_init_or_set_params: a
+    # constructor's values are checked by fit, and setting them again is no
+    # change.
+    model = TIMBRE_MODELS[0](chunk_frames="helloworld")
+    assert model.set_params(chunk_frames=model.chunk_frames) is model
+    with pytest.raises(InvalidParameterError, match="chunk_frames"):
+        model.set_params(chunk_frames="another")
+
+
+def test_unpickling_a_fitted_model_checks_its_parameters(fitted, tmp_path):
+    broken = pickle.loads(pickle.dumps(fitted))
+    broken.__dict__["chunk_frames"] = 0
+    joblib.dump(broken, tmp_path / "broken.joblib")
+    with pytest.raises(InvalidParameterError, match="chunk_frames"):
+        joblib.load(tmp_path / "broken.joblib")
+
+
+def test_weights_that_the_safetensors_module_would_read_are_checked_first(
+        fitted, saved, tmp_path):
+    # The header is parsed and checked before the data: a header that
+    # declares more data than the member holds never reaches safetensors.
+    members = _members(saved)
+    raw = members["weights.safetensors"]
+    path = _zip(tmp_path / "short.skt",
+                {**members, "weights.safetensors": raw[:-4]})
+    with pytest.raises(ValueError, match=_damaged(path, "its tensors take")):
+        type(fitted).load(path)

@@ -22,6 +22,13 @@ if [ "${1:-}" = "--dev" ]; then
       apt-get install -y -qq chromium >/dev/null) \
       || echo "chromium could not be installed; the browser test will skip"
   fi
+  # The second soundfont of load_default(source="csound") and its tests.
+  if [ ! -f /usr/share/sounds/sf2/sf_GMbank.sf2 ] && [ "$(id -u)" = 0 ] \
+      && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq csound-soundfont >/dev/null) \
+      || echo "csound-soundfont could not be installed; its tests will skip"
+  fi
 else
   "$PY" -m pip install -q -e .
 fi

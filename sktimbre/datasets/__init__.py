@@ -1,4 +1,5 @@
-"""Data sets: the built-in rendered violin and flute, and a MusicNet reader."""
+"""Data sets: the built-in violin and flute (rendered from two soundfonts, dry
+or recorded in a simulated room), and a MusicNet reader."""
 
 from ._default import load_default, render_notes
 from ._musicnet import load_musicnet
