@@ -26,9 +26,7 @@ rule is refused with a ``ValueError`` naming the file and the part.
 """
 
 import json
-import os
 import re
-import secrets
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,6 +38,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ._alpha_spacing import POSITIONS
+from ._atomic import atomic_path
 from ._device import loadable_device
 from ._model_file import (
     _ESTIMATORS,
@@ -398,20 +397,12 @@ def save_model(model, path):
                 f"more than the {cap:,} that load reads (a very long history_?); "
                 "save the model with joblib.dump instead.")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Written beside the target and renamed, so an interrupted save never
-    # leaves a half-written model where a good one was.
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(temporary, "xb") as raw, zipfile.ZipFile(
-            raw, "w", compression=zipfile.ZIP_DEFLATED
-        ) as archive:
-            for name, data in members.items():
-                archive.writestr(name, data)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    # Whole or not at all: an interrupted save never leaves a half-written
+    # model where a good one was.
+    with atomic_path(path) as temporary, open(temporary, "xb") as raw, \
+            zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
     return path
 
 

@@ -206,15 +206,14 @@ def _fit(args):
 def _write_model(model, output):
     """Save with joblib for a pickle's name, else in the pickle-free format;
     whole or not at all, so a failed save keeps the previous model."""
-    with atomic_path(output) as temporary:
-        if _is_pickle_name(output):
-            import joblib
+    if not _is_pickle_name(output):
+        model.save(output)  # writes through a temporary file itself
+        return
+    import joblib
 
-            # An open file: joblib would read a format from the name.
-            with open(temporary, "wb") as handle:
-                joblib.dump(model, handle)
-        else:
-            model.save(temporary)
+    with atomic_path(output) as temporary, open(temporary, "wb") as handle:
+        # An open file: joblib would read a format from the name.
+        joblib.dump(model, handle)
 
 
 def _load_many(sources, load_audio, sr):

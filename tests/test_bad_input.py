@@ -745,6 +745,10 @@ def cli_convert(model, source, *extra):
                            "--trust-pickle", "-o", str(out)]
 
 
+def info_trusted(model):
+    return lambda f, out: ["info", "--trust-pickle", str(f / model)]
+
+
 def output_audio(length, rate=SR, peak=None):
     def check(out):
         y, sr = load_audio(out)
@@ -805,13 +809,13 @@ CLI_CASES = {
                          output_audio(N, peak=1.0)),
     "convert-shorter_than_n_fft": (cli_convert("vae.joblib", "short.wav"),
                                    output_audio(100)),
-    "info-missing_model": (lambda f, out: ["info", "--trust-pickle", str(f / "nope.joblib")],
+    "info-missing_model": (info_trusted("nope.joblib"),
                            Exits(1, r"nope\.joblib does not exist")),
-    "info-corrupt_model": (lambda f, out: ["info", "--trust-pickle", str(f / "corrupt.joblib")],
+    "info-corrupt_model": (info_trusted("corrupt.joblib"),
                            Exits(1, r"is not a model file written by")),
-    "info-unfitted_model": (lambda f, out: ["info", "--trust-pickle", str(f / "unfitted.joblib")],
+    "info-unfitted_model": (info_trusted("unfitted.joblib"),
                             Exits(1, r"holds an unfitted TimbreVAE")),
-    "info-not_a_model": (lambda f, out: ["info", "--trust-pickle", str(f / "dict.joblib")],
+    "info-not_a_model": (info_trusted("dict.joblib"),
                          Exits(1, r"holds a dict, not a timbre model")),
 }
 
