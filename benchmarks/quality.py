@@ -42,7 +42,12 @@ from sktimbre.metrics import (
     mel_cepstral_distortion,
     raw_pitch_accuracy,
 )
-from sktimbre.plotting import plot_alpha_spectrograms, plot_alpha_sweep, plot_history
+from sktimbre.plotting import (
+    plot_alpha_spectrograms,
+    plot_alpha_sweep,
+    plot_blend_grid,
+    plot_history,
+)
 
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 IMAGES = Path(__file__).resolve().parent.parent / "docs" / "img"
@@ -114,7 +119,8 @@ def p_target(classifier, to_flute, to_violin):
             float(np.mean(classifier.predict_proba(to_violin)[:, 0])))
 
 
-def evaluate(name, estimator, data, classifier, griffin_lim, ref_f0, pictures=True):
+def evaluate(name, estimator, data, classifier, griffin_lim, ref_f0, pictures=True,
+             blend_name=None):
     sr = data.sr
     va, fl = data.test_violin, data.test_flute
     pipe = Pipeline([("spec", SpectrogramTransformer()), ("model", estimator)])
@@ -171,6 +177,13 @@ def evaluate(name, estimator, data, classifier, griffin_lim, ref_f0, pictures=Tr
         spec.inverse_transform(model.inverse_transform(
             model.transform(spec.transform(c), alpha=1.0 - i // len(va))))
         for i, c in enumerate(clips)], sr=sr)
+    if blend_name is not None:
+        IMAGES.mkdir(parents=True, exist_ok=True)
+        plot_blend_grid(va[0], fl[0], {a: sweep[a][0] for a in ALPHAS},
+                        {a: sweep_b[a][0] for a in ALPHAS}, sr=sr,
+                        labels=("violin", "flute"),
+                        path=IMAGES / f"{SHORT.get(name, name.lower())}_blend_"
+                                      f"{blend_name}.png")
     if pictures:
         save_pictures(SHORT.get(name, name.lower()), model, va[0],
                       {a: sweep[a][0] for a in (0.0, 0.5, 1.0)}, p_flute, sr)
@@ -229,7 +242,7 @@ def side_by_side(results, eq_a2b, eq_b2a):
             + markdown_table(["", *names], rows) + "\n\n" + pictures + "\n")
 
 
-def measure(data, chosen, *, pictures):
+def measure(data, chosen, *, pictures, blend_name=None):
     """Baselines and models on one rendering of the default data."""
     torch.manual_seed(0)  # a source's figures do not depend on which ran before
     base, griffin_lim, outputs = baseline_rows(data)
@@ -238,7 +251,7 @@ def measure(data, chosen, *, pictures):
     ref_f0 = {"va": [estimate_f0(c, sr=data.sr) for c in data.test_violin],
               "fl": [estimate_f0(c, sr=data.sr) for c in data.test_flute]}
     results = {name: evaluate(name, clone(est), data, classifier, griffin_lim,
-                              ref_f0, pictures=pictures)
+                              ref_f0, pictures=pictures, blend_name=blend_name)
                for name, est in chosen.items()}
     judged = {name: p_target(classifier, *pair) for name, pair in outputs.items()}
     identity_gap = blend_gap(data.test_violin, data.test_flute, sr=data.sr)
@@ -334,7 +347,8 @@ def write_sources(args, sources, chosen):
         start = time.perf_counter()
         data = load_default(source=name, room=room)
         print(f"{source}: data ready in {time.perf_counter() - start:.0f} s")
-        base, results, judged, identity_gap = measure(data, chosen, pictures=False)
+        base, results, judged, identity_gap = measure(data, chosen, pictures=False,
+                                                       blend_name=source)
         per_source[source] = source_rows(base, results, judged, identity_gap)
         # The soundfont by file name: the folder is this machine's.
         descriptions[source] = re.sub(r"\(/\S*/([^/\s]+)\)", r"(\1)",
@@ -351,10 +365,15 @@ def write_source_sections(args, per_source, descriptions):
     command = (f"python benchmarks/quality.py --device {args.device} --model "
                f"{args.model} --source {' '.join(sources)}")
     summary = worst_case_table(per_source)
+    # One model's run writes sections of its own, so the two models can be
+    # measured in two processes at once.
+    suffix = "" if args.model == "both" else f"-{args.model}"
+    label = "" if args.model == "both" else f", {args.model}"
+    anchor = "" if args.model == "both" else f"-{args.model}"
     print(f"worst case over {', '.join(sources)}\n\n{summary}")
     write_section(
-        f"quality-{device}-sources",
-        f"## Conversion quality on every source ({args.device})\n\n"
+        f"quality-{device}-sources{suffix}",
+        f"## Conversion quality on every source ({args.device}{label})\n\n"
         f"`{command}`: the default data rendered from each source (see "
         "[Data](data.md)), each model fitted and judged on that source's own "
         "clips: 24 + 24 unpaired training clips of 5 s, 4 held-out paired "
@@ -366,8 +385,9 @@ def write_source_sections(args, per_source, descriptions):
         "gain, probability of the target, pitch accuracy and speed; for "
         "P(flute) at alpha 0.5 the farthest from 0.5), with the source it came "
         f"from.\n\n{summary}\n\n"
-        "P(target): an InstrumentClassifier trained on the source's training "
-        "clips judges the violin-to-flute outputs at alpha 1 (P(flute)) and "
+        "P(target): an InstrumentClassifier (features that a fixed EQ cannot "
+        "move, so match-EQ's row stays near its source) trained on the "
+        "source's training clips judges the violin-to-flute outputs at alpha 1 (P(flute)) and "
         "the flute-to-violin outputs at alpha 0 (P(violin)). Pitch accuracy: "
         "pYIN raw pitch accuracy (50 cents) between input and output, mean of "
         "both directions. Blend gap: blend_gap, the LSD between the alpha 0.5 "
@@ -376,11 +396,16 @@ def write_source_sections(args, per_source, descriptions):
         f"B: the classifier on each side's alpha 0.5 rendering. {MCD_CONVENTION} "
         "Conversion speed covers spectrogram, model and Griffin-Lim.")
     for source in sources:
+        blend = "".join(
+            f"\n\n![{name}: the same notes from violin and flute along alpha, "
+            f"{source}](img/{SHORT[name]}_blend_{source}.png)"
+            for name in SHORT if (IMAGES / f"{SHORT[name]}_blend_{source}.png").exists()
+            and (args.model == "both" or SHORT[name] == args.model))
         write_section(
-            f"quality-{device}-{source}",
-            f"### Source {source} ({args.device})\n\n{descriptions[source]} "
+            f"quality-{device}-{source}{suffix}",
+            f"### Source {source} ({args.device}{label})\n\n{descriptions[source]} "
             f"Same run as [the worst case](#conversion-quality-on-every-source-"
-            f"{device}).\n\n{source_table(per_source[source])}")
+            f"{device}{anchor}).\n\n{source_table(per_source[source])}{blend}")
 
 
 def main():

@@ -79,6 +79,7 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "crop_frames": [Interval(numbers.Integral, 8, None, closed="left")],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "steps_per_epoch": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "max_time": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
@@ -265,10 +266,17 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         ]
         return [_stack_crops(picks[i:i + 16], crop) for i in range(0, len(picks), 16)]
 
+    def _steps_per_epoch(self, train, crop):
+        """Training steps per epoch: ``steps_per_epoch``, or one pass over
+        the training frames when it is None."""
+        if self.steps_per_epoch is not None:
+            return self.steps_per_epoch
+        return max(1, int(np.ceil(sum(c.n_frames for c in train) / crop /
+                                  self.batch_size)))
+
     def _train(self, train, valid):
         crop = self._crop_length(train + valid)
-        steps = max(1, int(np.ceil(sum(c.n_frames for c in train) / crop /
-                                   self.batch_size)))
+        steps = self._steps_per_epoch(train, crop)
         valid_batches = self._fixed_batches(valid, crop) if valid else []
         start = time.perf_counter()
         no_change = 0

@@ -8,8 +8,8 @@ import numpy as np
 
 from ._atomic import atomic_path
 
-__all__ = ["plot_alpha_spectrograms", "plot_history", "plot_alpha_sweep",
-           "plot_spectrogram"]
+__all__ = ["plot_alpha_spectrograms", "plot_blend_grid", "plot_history",
+           "plot_alpha_sweep", "plot_spectrogram"]
 
 
 def _pyplot():
@@ -85,6 +85,91 @@ def plot_alpha_spectrograms(source, converted, *, sr=22050, path=None,
                              sharey=True, constrained_layout=True)
     for ax, (label, audio) in zip(np.atleast_1d(axes), panels):
         plot_spectrogram(audio, sr=sr, ax=ax, title=label)
+    return _finish(fig, path)
+
+
+def plot_blend_grid(piece_a, piece_b, rendered_a, rendered_b, *, sr=22050, path=None,
+                    labels=("A", "B"), n_fft=1024, hop_length=256, top_db=80.0):
+    """The same notes from both instruments along alpha, one column per alpha.
+
+    Two rows of dB spectrograms on one shared colour scale: the top row
+    starts from a piece played by instrument A, the bottom row from the same
+    notes played by B; each column is one alpha. The first column shows the
+    inputs themselves. A model that blends the two into one voice makes the
+    rows meet at alpha 0.5 (compare :func:`~sktimbre.metrics.blend_gap`).
+
+    Parameters
+    ----------
+    piece_a, piece_b : ndarray
+        The piece played by instrument A and the same notes played by B.
+    rendered_a, rendered_b : dict of {float: ndarray}
+        Already converted audio by alpha, of ``piece_a`` and of ``piece_b``;
+        both must hold the same alphas.
+    sr : int, default=22050
+    path : str or path, optional
+        Save the figure there (PNG) and close it.
+    labels : tuple of str, default=("A", "B")
+        The instruments' names, e.g. ``("violin", "flute")``.
+    n_fft, hop_length : int
+        STFT of the spectrograms.
+    top_db : float, default=80
+        Dynamic range of the shared colour scale, below the loudest bin of
+        all panels.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from sktimbre.plotting import plot_blend_grid
+    >>> t = np.arange(8192) / 22050
+    >>> a = np.sign(np.sin(2 * np.pi * 440 * t)).astype(np.float32) * 0.3
+    >>> b = np.sin(2 * np.pi * 440 * t).astype(np.float32)
+    >>> mix = 0.5 * (a + b)
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> fig = plot_blend_grid(a, b, {0.0: a, 0.5: mix, 1.0: b},
+    ...                       {0.0: a, 0.5: mix, 1.0: b}, labels=("violin", "flute"),
+    ...                       path=f"{folder.name}/grid.png")
+    >>> [ax.get_title() for ax in fig.axes[:4]]
+    ['violin (input)', 'violin, alpha = 0', 'violin, alpha = 0.5', 'violin, alpha = 1']
+    >>> folder.cleanup()
+    """
+    alphas = sorted(rendered_a)
+    if sorted(rendered_b) != alphas:
+        raise ValueError(
+            f"rendered_a holds alphas {[float(a) for a in alphas]} but rendered_b "
+            f"holds {[float(a) for a in sorted(rendered_b)]}; render both pieces "
+            "at the same alphas.")
+    rows = [[(f"{label} (input)", piece)]
+            + [(f"{label}, alpha = {alpha:g}", rendered[alpha]) for alpha in alphas]
+            for label, piece, rendered in zip(labels, (piece_a, piece_b),
+                                              (rendered_a, rendered_b))]
+    dbs = [[librosa.amplitude_to_db(
+        np.abs(librosa.stft(np.asarray(audio, dtype=np.float32), n_fft=n_fft,
+                            hop_length=hop_length)), ref=1.0, top_db=None)
+            for _, audio in row] for row in rows]
+    vmax = max(float(db.max()) for row in dbs for db in row)
+    vmin = vmax - top_db
+    plt = _pyplot()
+    n_cols = len(alphas) + 1
+    fig, axes = plt.subplots(2, n_cols, figsize=(2.8 * n_cols + 0.8, 5.2),
+                             sharex=True, sharey=True, squeeze=False,
+                             constrained_layout=True)
+    for r, (row, row_db) in enumerate(zip(rows, dbs)):
+        for c, ((title, _), db) in enumerate(zip(row, row_db)):
+            ax = axes[r, c]
+            image = librosa.display.specshow(
+                np.maximum(db, vmin), sr=sr, hop_length=hop_length, x_axis="time",
+                y_axis="hz", ax=ax, vmin=vmin, vmax=vmax, cmap="magma")
+            ax.set_title(title, fontsize=9)
+            if c:
+                ax.set_ylabel("")
+            if r == 0:
+                ax.set_xlabel("")
+    fig.colorbar(image, ax=axes, format="%+2.0f dB", shrink=0.8)
     return _finish(fig, path)
 
 

@@ -346,3 +346,31 @@ def test_young_moving_average_forgets_faster():
                           torch.full((3,), 0.9))
     assert torch.allclose(_moving_average(0.99, average, value, torch.tensor(5000.0)),
                           torch.full((3,), 0.01))
+
+
+def test_a_fit_that_learns_nothing_warns_with_the_change_it_made(two_instruments):
+    import warnings
+
+    a, b = two_instruments
+    still = dict(FAST, width=8, n_residual_blocks=1, discriminator_width=8,
+                 crop_frames=16, batch_size=2, max_epochs=1, steps_per_epoch=100,
+                 lr=1e-9)
+    with pytest.warns(UserWarning, match=r"barely change.* 0\.000 dB from A to B "
+                      r"and 0\.000 dB from B to A.*change_db_.*max_epochs") as caught:
+        gan = TimbreCycleGAN(**still).fit(a, b)
+    # The warning points at the caller's fit.
+    assert [w.filename for w in caught if "barely" in str(w.message)] == [__file__]
+    assert gan.change_db_.shape == (2,) and (gan.change_db_ < 1e-3).all()
+    # The figure is the mean absolute change of a full translation, in dB.
+    scale = gan.spectrogram_.scale_[:, None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a short fit (a smoke test) is not judged
+        gan = TimbreCycleGAN(**FAST).fit(a, b)
+    with torch.no_grad():
+        for domain, (clips, generator) in enumerate(
+                ((a, gan.generator_ab_), (b, gan.generator_ba_))):
+            moved = [np.abs(generator.change(torch.as_tensor(np.asarray(
+                gan.spectrogram_.transform(clip)))[None])[0].numpy() * scale)
+                for clip in clips]
+            expected = 20 / np.log(10) * np.concatenate(moved, axis=1).mean()
+            assert gan.change_db_[domain] == pytest.approx(expected, rel=1e-3)

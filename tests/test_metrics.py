@@ -81,3 +81,29 @@ def test_match_eq_joblib(tmp_path):
     joblib.dump(eq, tmp_path / "eq.joblib")
     assert np.array_equal(joblib.load(tmp_path / "eq.joblib").transform(a[0]),
                           eq.transform(a[0]))
+
+
+def test_plot_blend_grid(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sktimbre.plotting import plot_blend_grid
+
+    a = harmonic_tone(440.0, [1, 0.8, 0.6, 0.5], seconds=0.4)
+    b = harmonic_tone(440.0, [1, 0.1], seconds=0.4)
+    mix = 0.5 * (a + b)
+    rendered_a = {0.0: a, 0.5: mix, 1.0: b}
+    rendered_b = {1.0: b, 0.0: a, 0.5: mix}  # any order of alphas
+    fig = plot_blend_grid(a, b, rendered_a, rendered_b, labels=("violin", "flute"),
+                          path=tmp_path / "grid.png")
+    assert (tmp_path / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["violin (input)", "violin, alpha = 0", "violin, alpha = 0.5",
+                      "violin, alpha = 1", "flute (input)", "flute, alpha = 0",
+                      "flute, alpha = 0.5", "flute, alpha = 1"]
+    # One colour scale for all panels.
+    limits = {image.get_clim() for ax in fig.axes if ax.get_title()
+              for image in ax.collections}
+    assert len(limits) == 1
+    with pytest.raises(ValueError, match="same alphas"):
+        plot_blend_grid(a, b, rendered_a, {0.5: mix})

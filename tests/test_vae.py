@@ -183,3 +183,38 @@ def test_fake_cuda_pickle_loads_on_cpu(tiny_vae, tmp_path, two_instruments):
     assert loaded.device_.type == "cpu"
     assert np.allclose(loaded.transform(a[0], alpha=1.0),
                        tiny_vae.transform(a[0], alpha=1.0), atol=1e-5)
+
+
+def _adam_steps(model):
+    """Steps the optimiser of the reconstruction or generator loss took."""
+    optimizer = getattr(model, "optimizer_", None) or model.generator_optimizer_
+    return {int(state["step"]) for state in optimizer.state.values()}
+
+
+@pytest.mark.parametrize("model_class", ["TimbreVAE", "TimbreCycleGAN"])
+def test_training_steps_do_not_grow_with_the_data(two_instruments, model_class):
+    import sktimbre
+
+    a, b = two_instruments
+    cls = getattr(sktimbre, model_class)
+    width = {"hidden": 16} if model_class == "TimbreVAE" else {"width": 8}
+    params = dict(max_epochs=2, steps_per_epoch=3, early_stopping=False,
+                  random_state=0, device="cpu", **width)
+    small = cls(**params).fit(a[:2], b[:2])
+    large = cls(**params).fit(a + a, b + b)
+    # The generators' optimiser (the only one of the VAE) counts the steps.
+    assert _adam_steps(small) == _adam_steps(large) == {6}
+    # None: one pass over the training frames per epoch, as many steps as
+    # the audio asks.
+    per_pass = dict(params, steps_per_epoch=None)
+    assert max(_adam_steps(cls(**per_pass).fit(a + a, b + b))) > max(_adam_steps(
+        cls(**per_pass).fit(a[:1], b[:1])))
+
+
+def test_the_judged_alpha_loss_trains_and_is_recorded(two_instruments):
+    a, b = two_instruments
+    vae = TimbreVAE(lambda_alpha=0.5, **FAST).fit(a, b)
+    judged = vae.history_["judged_alpha"]
+    assert len(judged) == vae.n_epochs_ and np.isfinite(judged).all()
+    # Switched off, the term is not computed at all.
+    assert "judged_alpha" not in TimbreVAE(**FAST).fit(a, b).history_
