@@ -199,6 +199,10 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
                 # Continue the random streams and the weights where the last
                 # fit stopped, so a resumed fit equals an uninterrupted one.
                 torch.set_rng_state(self._torch_rng_state_)
+                # The weights the user holds are the last good ones should
+                # the first loss of this fit be NaN (a CycleGAN holds its
+                # averaged generators, not the last step's).
+                self._best_state_ = self._weights()
                 self._load_weights(getattr(self, "_resume_state_", None))
             else:
                 torch.manual_seed(self._torch_seed_)
