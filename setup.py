@@ -21,7 +21,7 @@ setup(
     install_requires=[
         "numpy>=1.24",
         "scipy>=1.10",
-        "scikit-learn>=1.6",
+        "scikit-learn>=1.6,<1.10",
         "librosa>=0.10",
         "soundfile>=0.12",
         "soxr>=0.3",

@@ -11,12 +11,12 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from ._device import limit_threads, loadable_device, resolve_device
 from ._features import content_features
+from ._sklearn_compat import Interval, InvalidParameterError
 from ._spectrogram import (
     Spectrogram,
     SpectrogramTransformer,

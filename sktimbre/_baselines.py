@@ -5,10 +5,10 @@ import numbers
 import librosa
 import numpy as np
 from scipy.ndimage import uniform_filter1d
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ._sklearn_compat import Interval, fit_context
 from ._validation import check_alpha, check_clips, mirror_clips, split_clips
 
 __all__ = ["MatchEQ"]
@@ -80,7 +80,7 @@ class MatchEQ(TransformerMixin, BaseEstimator):
             )
         return frames.mean(axis=1) + 1e-8
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Learn the A -> B filter from domain-A clips ``X`` and domain-B ``y``.
 

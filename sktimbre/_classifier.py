@@ -7,13 +7,13 @@ import librosa
 import numpy as np
 from scipy.fft import dct
 from scipy.ndimage import median_filter, uniform_filter1d
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._sklearn_compat import Interval, StrOptions, fit_context
 from ._validation import check_clips
 
 __all__ = ["InstrumentClassifier", "timbre_features"]
@@ -403,7 +403,7 @@ class InstrumentClassifier(ClassifierMixin, BaseEstimator):
         """The feature matrix the classifier sees."""
         return timbre_features(clips, sr=self.sr, feature_set=self.feature_set)
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Fit on clips ``X`` and one label per clip ``y`` (two classes).
 

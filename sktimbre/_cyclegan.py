@@ -7,7 +7,6 @@ from functools import partial
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval
 from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel
 
@@ -19,6 +18,7 @@ from ._nn import (
     PatchDiscriminator,
     context_frames,
 )
+from ._sklearn_compat import Interval
 
 __all__ = ["TimbreCycleGAN"]
 

@@ -30,8 +30,8 @@ from typing import NamedTuple
 import numpy as np
 import safetensors
 import torch
-from sklearn.utils._param_validation import InvalidParameterError
 
+from ._sklearn_compat import InvalidParameterError
 from ._spectrogram import SpectrogramTransformer
 
 _MEMBERS = ("manifest.json", "params.json", "state.json", "weights.safetensors")

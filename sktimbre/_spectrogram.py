@@ -5,12 +5,12 @@ import numbers
 import librosa
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._device import loadable_device, resolve_device
 from ._dsp import griffinlim, mel_to_linear, stft
+from ._sklearn_compat import Interval, StrOptions, fit_context
 from ._validation import (
     as_plain,
     check_clips,
@@ -209,7 +209,7 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fit
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Learn the per-bin statistics of the clips' log magnitudes.
 

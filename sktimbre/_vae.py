@@ -3,7 +3,6 @@
 import numbers
 
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
 from torch.nn import functional as F
 
 from ._base import BaseTimbreModel
@@ -19,6 +18,7 @@ from ._nn import (
     init_output_bias,
     kl_divergence,
 )
+from ._sklearn_compat import Interval, StrOptions
 from ._spectrogram import _AMIN
 
 __all__ = ["TimbreVAE"]
