@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from ._device import limit_threads, loadable_device, resolve_device
 from ._features import content_features
+from ._persistence import load_model, save_model
 from ._sklearn_compat import Interval, InvalidParameterError
 from ._spectrogram import (
     Spectrogram,
@@ -738,8 +739,6 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         'vae.skt'
         >>> folder.cleanup()
         """
-        from ._persistence import save_model
-
         return save_model(self, path)
 
     @classmethod
@@ -797,8 +796,6 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         True
         >>> folder.cleanup()
         """
-        from ._persistence import load_model
-
         return load_model(cls, path)
 
     def __getstate__(self):

@@ -486,10 +486,14 @@ def _chosen_class(cls, manifest):
     return next((c for c in cls if c.__name__ == named), cls[0])
 
 
-def _model_class_names():
-    from ._base import BaseTimbreModel
-
-    names, classes = set(), [BaseTimbreModel]
+def _model_class_names(cls):
+    """Names of the timbre model classes: ``cls``'s base class (the topmost
+    class in its hierarchy that lists network modules, BaseTimbreModel) and
+    every subclass of it. Found from ``cls`` rather than imported, since the
+    base class imports this module to save and load."""
+    base = next((c for c in reversed(cls.__mro__) if "_module_names" in vars(c)),
+                cls)
+    names, classes = set(), [base]
     while classes:
         subclass = classes.pop()
         names.add(subclass.__name__)
@@ -519,7 +523,7 @@ def _check_manifest(manifest, cls, path):
         )
     named = manifest.get("class")
     if named != cls.__name__ and (not isinstance(named, str)
-                                  or named not in _model_class_names()):
+                                  or named not in _model_class_names(cls)):
         raise ValueError(
             f"{path} is a damaged sktimbre model file: its manifest.json names "
             f"the class {named!r}, which is no sktimbre model; save the model "

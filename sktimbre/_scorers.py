@@ -14,6 +14,7 @@ from collections import OrderedDict
 import numpy as np
 from sklearn.pipeline import Pipeline
 
+from ._audio_metrics import estimate_f0, log_spectral_distance, raw_pitch_accuracy
 from ._base import BaseTimbreModel
 from ._classifier import InstrumentClassifier
 from ._convert import convert
@@ -53,9 +54,6 @@ class _TimbreScorer:
 
     @limit_threads()
     def __call__(self, estimator, X, y):
-        # Imported here: sktimbre.metrics re-exports this module's scorers.
-        from .metrics import log_spectral_distance
-
         timbre = _timbre_model(estimator)
         sr = timbre.spectrogram_.sr
         a, b, _ = split_clips(X, y, who="A timbre scorer")
@@ -71,8 +69,6 @@ class _TimbreScorer:
         return {kind: scores[kind] for kind in self._kinds}
 
     def _conversion_scores(self, estimator, a, b, sr):
-        from .metrics import raw_pitch_accuracy
-
         moved = _render(estimator, a, 1.0) + _render(estimator, b, 0.0)
         classifier, ref_f0 = self._references(a, b, sr)
         proba = classifier.predict_proba(moved)
@@ -86,8 +82,6 @@ class _TimbreScorer:
 
     def _references(self, a, b, sr):
         """The judge fitted on the validation clips, and their f0, cached."""
-        from .metrics import estimate_f0
-
         digest = hashlib.sha1()
         for clip in a + [None] + b:
             digest.update(b"|" if clip is None else np.ascontiguousarray(clip))

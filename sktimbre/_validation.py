@@ -11,6 +11,8 @@ import warnings
 import numpy as np
 from sklearn.utils import check_consistent_length
 
+from ._spectrogram_array import Spectrogram
+
 __all__ = [
     "check_audio",
     "check_clips",
@@ -243,9 +245,6 @@ def _items(X):
         if X and all(isinstance(v, numbers.Real) for v in X):
             return [X]
         return list(X)
-    # Imported here: the spectrogram module validates its input with this one.
-    from ._spectrogram import Spectrogram
-
     arr = X if isinstance(X, Spectrogram) else np.asarray(X)
     if arr.ndim <= 1 or (arr.ndim == 2 and isinstance(arr, Spectrogram)):
         return [arr]
@@ -275,8 +274,6 @@ def is_label_vector(y, X):
     >>> is_label_vector(np.zeros(1000, dtype=np.float32), clips)  # one clip
     False
     """
-    from ._spectrogram import Spectrogram
-
     if isinstance(y, Spectrogram) or y is None:
         return False
     if isinstance(y, (list, tuple)):

@@ -1,5 +1,6 @@
 """The package's shape, read from its source: scikit-learn's private API is
-imported in one module only."""
+imported in one module only, and the modules import one another without a
+cycle."""
 
 import ast
 from pathlib import Path
@@ -51,3 +52,79 @@ def test_the_scan_sees_private_imports():
                      "from sklearn.utils import check_random_state\n")
     assert private_sklearn_imports(tree) == [
         "sklearn.base._fit_context", "sklearn.utils._param_validation"]
+
+
+def module_name(relative):
+    """``sktimbre.x.y`` of a path relative to the package."""
+    parts = ["sktimbre", *relative[:-len(".py")].split("/")]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(name, relative, tree, modules):
+    """The package's modules that module ``name`` imports, at the top or
+    inside functions (an import inside a function that dodges a cycle is
+    still one), by relative or absolute name."""
+    package = name if relative.endswith("__init__.py") else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name in modules}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")[:len(package.split(".")) - node.level + 1]
+                source = ".".join(parts + ([node.module] if node.module else []))
+            else:
+                source = node.module or ""
+            for alias in node.names:
+                # "from . import io" imports the module sktimbre.io.
+                submodule = f"{source}.{alias.name}"
+                if submodule in modules:
+                    found.add(submodule)
+                elif source in modules:
+                    found.add(source)
+    return found - {name}
+
+
+def import_graph():
+    trees = {module_name(relative): (relative, tree)
+             for relative, tree in source_files()}
+    return {name: imported_modules(name, relative, tree, trees)
+            for name, (relative, tree) in trees.items()}
+
+
+def find_cycle(graph):
+    """One import cycle as a list of modules (first == last), or None."""
+    done, path = set(), []
+
+    def visit(node):
+        if node in path:
+            return path[path.index(node):] + [node]
+        if node in done:
+            return None
+        path.append(node)
+        for successor in sorted(graph.get(node, ())):
+            cycle = visit(successor)
+            if cycle:
+                return cycle
+        path.pop()
+        done.add(node)
+        return None
+
+    for node in sorted(graph):
+        cycle = visit(node)
+        if cycle:
+            return cycle
+    return None
+
+
+def test_the_package_has_no_import_cycle():
+    graph = import_graph()
+    assert "sktimbre._base" in graph["sktimbre._vae"]
+    cycle = find_cycle(graph)
+    assert cycle is None, f"import cycle: {' -> '.join(cycle)}"
+
+
+def test_the_cycle_search_finds_a_cycle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert find_cycle(graph) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
