@@ -21,7 +21,6 @@ from ._sklearn_compat import Interval, InvalidParameterError
 from ._spectrogram import (
     Spectrogram,
     SpectrogramTransformer,
-    _seed,
     describe,
     same_transformer,
 )
@@ -929,8 +928,3 @@ def _check_spectrograms(specs, transformer, name):
                 "transform is always finite, so check what produced it."
             )
     return specs
-
-
-def torch_seed(random_state):
-    """An int seed from a ``random_state`` parameter."""
-    return _seed(random_state)
