@@ -41,19 +41,21 @@ def convert(model, X, alpha=0.5):
     (11025,)
     """
     alpha = check_alpha(alpha)
+    timbre = timbre_model(model, who="convert")
     if isinstance(model, Pipeline):
-        timbre = model.steps[-1][1]
-        _check_timbre_model(timbre)
         front = model[:-1]
         return front.inverse_transform(timbre.transform(front.transform(X),
                                                         alpha=alpha))
-    _check_timbre_model(model)
     return model.transform(X, alpha=alpha)
 
 
-def _check_timbre_model(model):
-    if not isinstance(model, BaseTimbreModel):
+def timbre_model(estimator, *, who):
+    """The timbre model of ``estimator``: its last step if it is a Pipeline,
+    else itself; a ``TypeError`` naming ``who`` needs it if it is none."""
+    timbre = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+    if not isinstance(timbre, BaseTimbreModel):
         raise TypeError(
-            f"convert needs a TimbreVAE or TimbreCycleGAN, or a Pipeline ending "
-            f"in one; got {type(model).__name__}."
+            f"{who} needs a TimbreVAE or TimbreCycleGAN, or a Pipeline ending "
+            f"in one; got {type(timbre).__name__}."
         )
+    return timbre

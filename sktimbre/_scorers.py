@@ -15,9 +15,8 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from ._audio_metrics import estimate_f0, log_spectral_distance, raw_pitch_accuracy
-from ._base import BaseTimbreModel
 from ._classifier import InstrumentClassifier
-from ._convert import convert
+from ._convert import convert, timbre_model
 from ._device import limit_threads
 from ._validation import split_clips
 
@@ -284,12 +283,7 @@ _CONVERSION = make_timbre_scorer("conversion")
 
 
 def _timbre_model(estimator):
-    timbre = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
-    if not isinstance(timbre, BaseTimbreModel):
-        raise TypeError(
-            "A timbre scorer needs a fitted TimbreVAE or TimbreCycleGAN, or a "
-            f"Pipeline ending in one; got {type(timbre).__name__}."
-        )
+    timbre = timbre_model(estimator, who="A timbre scorer")
     if not isinstance(estimator, Pipeline) and getattr(
             timbre, "input_is_spectrogram_", False):
         raise TypeError(
