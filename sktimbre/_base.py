@@ -21,11 +21,13 @@ from ._sklearn_compat import Interval, InvalidParameterError
 from ._spectrogram import (
     Spectrogram,
     SpectrogramTransformer,
-    describe,
-    same_transformer,
+    check_carried,
+    check_spectrogram,
 )
+from ._spectrogram_array import carried_transformer
 from ._streaming import convert_long_clip, is_long
 from ._validation import (
+    as_items,
     as_plain,
     check_alpha,
     check_clips,
@@ -100,7 +102,7 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
             check_clips(X, name="X")
         x_a, x_b, classes = split_instruments(X, y, who=type(self).__name__)
         self.classes_ = np.array(["A", "B"]) if classes is None else classes
-        transformer = _carried_transformer(X) or _carried_transformer(y)
+        transformer = carried_transformer(X) or carried_transformer(y)
         if transformer is None:
             transformer = self._fit_transformer(x_a, x_b)
         return (
@@ -124,9 +126,9 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
     @staticmethod
     def _to_specs(transformer, X, name):
         """Normalised spectrograms (list of 2-D arrays) of clips or spectrograms."""
-        if _carried_transformer(X) is not None or _is_spectrogram_input(X):
+        if carried_transformer(X) is not None or _is_spectrogram_input(X):
             return [np.asarray(s, dtype=np.float32)
-                    for s in _check_spectrograms(_spec_items(X), transformer, name)]
+                    for s in _checked_spectrograms(X, transformer, name)]
         clips, _ = check_clips(X, name=name)
         specs = transformer.transform(clips)
         return [np.asarray(s) for s in specs]
@@ -182,7 +184,7 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         self.device_ = resolve_device(self.device)
         transformer, specs_a, specs_b = self._resolve_fit_inputs(X, y)
         self.spectrogram_ = transformer
-        self.input_is_spectrogram_ = _carried_transformer(X) is not None
+        self.input_is_spectrogram_ = carried_transformer(X) is not None
         rng = check_random_state(self.random_state)
         if not warm:
             self._rng_ = np.random.RandomState(rng.randint(2**31 - 1))
@@ -505,7 +507,7 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
                                      for clip in clips], layout)
             specs = transformer.transform(clips)
         else:
-            specs = _check_spectrograms(_spec_items(X), transformer, "X")
+            specs = _checked_spectrograms(X, transformer, "X")
             layout = _spec_layout(X)
         outputs = []
         for spec in specs:
@@ -554,15 +556,9 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         return source, target
 
     def _check_carried(self, X):
-        carried = _carried_transformer(X)
-        if carried is not None and not same_transformer(carried,
-                                                        self.spectrogram_):
-            raise ValueError(
-                "X was made by a SpectrogramTransformer with other settings "
-                f"({describe(carried)}) than the one this model was fitted with "
-                f"({describe(self.spectrogram_)}); transform the audio with the "
-                "model's own spectrogram_ transformer."
-            )
+        check_carried(X, self.spectrogram_, reader="the one this model was fitted with",
+                      fix="transform the audio with the model's own spectrogram_ "
+                          "transformer")
 
     @torch.no_grad()
     def _estimate_source_alpha(self, spec):
@@ -878,23 +874,6 @@ def _stack_crops(picks, crop):
     return _ClipData(spec, features, f0, domain)
 
 
-def _carried_transformer(X):
-    if isinstance(X, Spectrogram) and X.transformer is not None:
-        return X.transformer
-    if isinstance(X, (list, tuple)) and X and isinstance(X[0], Spectrogram):
-        return X[0].transformer
-    return None
-
-
-def _spec_items(X):
-    if isinstance(X, (list, tuple)):
-        return list(X)
-    arr = X if isinstance(X, Spectrogram) else np.asarray(X)
-    if arr.ndim == 2:
-        return [arr]
-    return [arr[i] for i in range(arr.shape[0])]
-
-
 def _spec_layout(X):
     if isinstance(X, (list, tuple)):
         return "list"
@@ -910,21 +889,12 @@ def _is_spectrogram_input(X):
     return np.ndim(X) == 3
 
 
-def _check_spectrograms(specs, transformer, name):
-    """Refuse spectrograms the networks cannot read: the wrong number of rows
-    (another n_fft or n_mels), no frames, or NaN/inf values."""
+def _checked_spectrograms(X, transformer, name):
+    """The spectrograms of ``X`` as a list, each refused if the networks
+    cannot read it (see :func:`~sktimbre._spectrogram.check_spectrogram`)."""
+    specs = as_items(X)
     for i, spec in enumerate(specs):
-        shape = np.shape(spec)
-        if len(shape) != 2 or shape[0] != transformer.n_freq_ or shape[1] == 0:
-            raise ValueError(
-                f"{name}[{i}] has shape {shape} but this model reads "
-                f"({transformer.n_freq_}, n_frames) spectrograms with n_frames "
-                f">= 1 ({describe(transformer)}); pass audio, or spectrograms "
-                "from the model's own spectrogram_ transformer."
-            )
-        if not np.isfinite(spec).all():
-            raise ValueError(
-                f"{name}[{i}] holds NaN or infinite values; a spectrogram from "
-                "transform is always finite, so check what produced it."
-            )
+        check_spectrogram(spec, transformer, name=f"{name}[{i}]", reader="this model",
+                          fix="pass audio, or spectrograms from the model's own "
+                              "spectrogram_ transformer")
     return specs

@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._device import loadable_device, resolve_device
 from ._dsp import griffinlim, mel_to_linear, stft
 from ._sklearn_compat import Interval, StrOptions, fit_context
-from ._spectrogram_array import Spectrogram
+from ._spectrogram_array import Spectrogram, carried_transformer
 from ._validation import (
     as_plain,
     check_clips,
@@ -350,17 +350,10 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         (22016,)
         """
         check_is_fitted(self)
-        carried = getattr(X, "transformer", None)
-        if isinstance(X, (list, tuple)) and X:
-            carried = getattr(X[0], "transformer", None)
-        if carried is not None and not same_transformer(carried, self):
-            # Another transformer's normalisation or frame layout would turn
-            # into audio of the wrong level, rate or length without an error.
-            raise ValueError(
-                f"X was made by a SpectrogramTransformer with other settings "
-                f"({describe(carried)}) than this one ({describe(self)}); invert "
-                "it with the transformer that made it, X.transformer."
-            )
+        # Another transformer's normalisation or frame layout would turn into
+        # audio of the wrong level, rate or length without an error.
+        check_carried(X, self, reader="this one",
+                      fix="invert it with the transformer that made it, X.transformer")
         specs, layout = self._check_spectrograms(X)
         if phase is not None:
             phases = [np.asarray(phase)] if layout == "single" else list(phase)
@@ -407,27 +400,10 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         )
 
     def _check_one(self, S, index):
-        where = "X" if index is None else f"X[{index}]"
-        arr = np.asarray(S)
-        if arr.ndim != 2 or arr.shape[0] != self.n_freq_:
-            raise ValueError(
-                f"{where} has shape {arr.shape}, but this transformer makes "
-                f"({self.n_freq_}, n_frames) spectrograms (n_fft={self.n_fft}, "
-                f"n_mels={self.n_mels}); invert with the transformer that made it."
-            )
-        if arr.shape[1] == 0:
-            raise ValueError(
-                f"{where} has shape {arr.shape}: no frames to invert; pass a "
-                "spectrogram of at least one frame."
-            )
-        if arr.dtype.kind not in "fi":
-            raise TypeError(f"{where} has dtype {arr.dtype}; pass a real array.")
-        if not np.isfinite(arr).all():
-            raise ValueError(
-                f"{where} holds NaN or infinite values; a spectrogram from "
-                "transform is always finite, so check what produced it."
-            )
-        return np.array(arr, dtype=np.float32)
+        check_spectrogram(S, self, name="X" if index is None else f"X[{index}]",
+                          reader="this transformer",
+                          fix="invert with the transformer that made it")
+        return np.array(S, dtype=np.float32)
 
     def magnitude(self, S):
         """Linear STFT magnitude of a normalised spectrogram, as a torch tensor
@@ -544,6 +520,50 @@ def same_transformer(a, b):
 def describe(transformer):
     return (f"sr={transformer.sr}, n_fft={transformer.n_fft}, hop_length="
             f"{transformer.hop_length}, n_mels={transformer.n_mels}")
+
+
+def check_carried(X, transformer, *, reader, fix):
+    """Refuse spectrograms ``X`` made by a transformer whose settings differ
+    from ``transformer``'s, which ``reader`` (words naming it) expects."""
+    carried = carried_transformer(X)
+    if carried is not None and not same_transformer(carried, transformer):
+        raise ValueError(
+            f"X was made by a SpectrogramTransformer with other settings "
+            f"({describe(carried)}) than {reader} ({describe(transformer)}); "
+            f"{fix}."
+        )
+
+
+def check_spectrogram(S, transformer, *, name, reader, fix):
+    """Refuse a spectrogram that ``reader`` (words naming it) cannot read:
+    rows other than ``transformer``'s (another n_fft or n_mels), no frames,
+    values that are not real numbers, or NaN/inf values.
+
+    Parameters
+    ----------
+    S : array-like
+        One spectrogram, ``(n_freq, n_frames)``; left as it is.
+    transformer : SpectrogramTransformer
+        Fitted; the one whose spectrograms ``reader`` reads.
+    name : str
+        How the error names ``S``, as ``"X[2]"``.
+    reader, fix : str
+        Who reads ``S`` (``"this model"``), and what to do instead.
+    """
+    arr = np.asarray(S)
+    if arr.ndim != 2 or arr.shape[0] != transformer.n_freq_ or arr.shape[1] == 0:
+        raise ValueError(
+            f"{name} has shape {arr.shape} but {reader} reads "
+            f"({transformer.n_freq_}, n_frames) spectrograms with n_frames >= 1 "
+            f"({describe(transformer)}); {fix}."
+        )
+    if arr.dtype.kind not in "fi":
+        raise TypeError(f"{name} has dtype {arr.dtype}; pass a real array.")
+    if not np.isfinite(arr).all():
+        raise ValueError(
+            f"{name} holds NaN or infinite values; a spectrogram from "
+            "transform is always finite, so check what produced it."
+        )
 
 
 def _block_seed(seed, block):

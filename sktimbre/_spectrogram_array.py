@@ -6,7 +6,7 @@ recognise it, import it without importing the transformer they check for.
 
 import numpy as np
 
-__all__ = ["Spectrogram"]
+__all__ = ["Spectrogram", "carried_transformer"]
 
 
 class Spectrogram(np.ndarray):
@@ -62,3 +62,13 @@ class Spectrogram(np.ndarray):
     def __setstate__(self, state):
         array_state, self.transformer, self.lengths, self.phase, self.timbre = state
         super().__setstate__(array_state)
+
+
+def carried_transformer(X):
+    """The transformer that made ``X`` (a :class:`Spectrogram`, or a list
+    of them), or None for anything else."""
+    if isinstance(X, Spectrogram) and X.transformer is not None:
+        return X.transformer
+    if isinstance(X, (list, tuple)) and X and isinstance(X[0], Spectrogram):
+        return X[0].transformer
+    return None

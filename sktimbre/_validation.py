@@ -234,7 +234,7 @@ def _is_channels_last(arr):
             and n_rows >= _MIN_SAMPLES_PER_CHANNEL * n_columns)
 
 
-def _items(X):
+def as_items(X):
     """The clips or spectrograms of ``X`` as a list, without copying.
 
     A list of numbers is one clip; a 1-D array one clip; a 2-D array rows of
@@ -282,7 +282,7 @@ def is_label_vector(y, X):
     arr = np.asarray(as_plain(y))
     if arr.ndim != 1 or arr.dtype.kind == "c":
         return False
-    return arr.dtype.kind != "f" or arr.shape[0] == len(_items(as_plain(X)))
+    return arr.dtype.kind != "f" or arr.shape[0] == len(as_items(as_plain(X)))
 
 
 def _require_y(y, who):
@@ -344,7 +344,7 @@ def split_instruments(X, y, *, who="This estimator"):
     _require_y(y, who)
     if not is_label_vector(y, X):
         return X, y, None
-    items, labels = _items(X), np.asarray(y)
+    items, labels = as_items(X), np.asarray(y)
     try:
         check_consistent_length(items, labels)
     except ValueError as exc:
