@@ -67,8 +67,9 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
     # a separate adversary updates that one itself through _optimize.
     _loss_optimizer_names = None
     # Whether fit ends with the weights of the epoch with the lowest
-    # validation loss (True) or of the last epoch (False: for adversarial
-    # training, whose losses do not rank epochs by quality).
+    # validation loss, or training loss without a validation split (True),
+    # or of the last epoch (False: for adversarial training, whose losses do
+    # not rank epochs by quality).
     _keeps_best_epoch = True
     # Saved weights besides the modules (dicts of state dicts), which pickle
     # as CPU tensors like the modules do.
@@ -302,14 +303,14 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
                     losses = self._training_step(self._sample_batch(train, crop))
                     for name, value in losses.items():
                         totals[name] = totals.get(name, 0.0) + value / steps
-                valid_loss = self._validation_loss(valid_batches) if valid else (
-                    totals["loss"]
-                )
+                valid_loss = self._validation_loss(valid_batches) if valid else np.nan
                 self._record(epoch, totals, valid_loss)
                 bar.set_postfix(loss=f"{totals['loss']:.4f}",
-                                valid=f"{valid_loss:.4f}")
-                if valid_loss < self._best_loss_ - 1e-4:
-                    self._best_loss_ = valid_loss
+                                **({"valid": f"{valid_loss:.4f}"} if valid else {}))
+                # Without held-out clips the training loss ranks the epochs.
+                ranking_loss = valid_loss if valid else totals["loss"]
+                if ranking_loss < self._best_loss_ - 1e-4:
+                    self._best_loss_ = ranking_loss
                     self._best_state_ = self._snapshot()
                     current_is_best = True
                     no_change = 0

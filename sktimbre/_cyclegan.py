@@ -202,9 +202,10 @@ class TimbreCycleGAN(BaseTimbreModel):
     generator_optimizer_, discriminator_optimizer_ : torch.optim.Optimizer
     history_ : dict of lists
         Per-epoch losses: ``train_loss`` (the generators' total),
-        ``valid_loss`` (held-out cycle plus identity L1), ``adversarial``,
-        ``cycle``, ``identity``, ``pitch``, ``loudness``,
-        ``second_adversarial``, ``discriminator`` and ``domain``.
+        ``valid_loss`` (held-out cycle plus identity L1; NaN when no clips
+        were held out), ``adversarial``, ``cycle``, ``identity``, ``pitch``,
+        ``loudness``, ``second_adversarial``, ``discriminator`` and
+        ``domain``.
     n_epochs_ : int
     best_epoch_ : int
     device_ : torch.device

@@ -145,7 +145,9 @@ class TimbreVAE(BaseTimbreModel):
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of each instrument's clips and stop
         after ``n_iter_no_change`` epochs without improvement, keeping the
-        best weights.
+        best weights. Without it (or with fewer than two clips of an
+        instrument) training runs ``max_epochs`` and keeps the weights of
+        the epoch with the lowest training loss.
     validation_fraction : float, default=0.1
     n_iter_no_change : int, default=8
     chunk_frames : int, default=1024
@@ -170,9 +172,12 @@ class TimbreVAE(BaseTimbreModel):
     history_ : dict of lists
         Per-epoch losses (``train_loss``, ``valid_loss``, ``reconstruction``,
         ``kl``, ``adversarial``, ``domain``) and, after training,
-        ``latent_domain_accuracy``.
+        ``latent_domain_accuracy``. ``valid_loss`` is the loss on the held-out
+        clips, NaN when none were held out.
     n_epochs_ : int
     best_epoch_ : int
+        The epoch whose weights were kept: the lowest ``valid_loss``, or
+        ``train_loss`` when no clips were held out.
     device_ : torch.device
     classes_ : ndarray of shape (2,)
         The two domains: ``["A", "B"]`` or the labels given to ``fit``.

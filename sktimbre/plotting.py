@@ -181,7 +181,8 @@ def plot_history(history, *, path=None):
     history : dict
         ``history_`` of a fitted timbre model: ``"epoch"`` and per-epoch
         lists; every list as long as ``"epoch"`` becomes one curve, other
-        entries (single measurements) are left out.
+        entries (single measurements) and lists of NaN only (``valid_loss``
+        when no clips were held out) are left out.
     path : str or path, optional
         Save the figure there (PNG) and close it.
 
@@ -204,7 +205,9 @@ def plot_history(history, *, path=None):
     fig, ax = plt.subplots(figsize=(5, 3), constrained_layout=True)
     epochs = history["epoch"]
     for key, values in history.items():
-        if key != "epoch" and isinstance(values, list) and len(values) == len(epochs):
+        if (key != "epoch" and isinstance(values, list)
+                and len(values) == len(epochs)
+                and not (values and np.isnan(values).all())):
             ax.plot(epochs, values, label=key)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")

@@ -63,7 +63,9 @@ def test_fit_uses_the_gpu_and_converts(on_gpu, two_instruments):
     S = on_gpu.spectrogram_.transform(b[0])
     back = on_gpu.inverse_transform(on_gpu.transform(S, alpha=0.0))
     assert np.isfinite(np.asarray(back)).all()
-    assert all(np.isfinite(v).all() for v in on_gpu.history_.values())
+    # valid_loss is NaN without held-out clips (early_stopping=False).
+    assert all(np.isfinite(v).all() for k, v in on_gpu.history_.items()
+               if k != "valid_loss")
 
 
 def test_pipeline_on_the_gpu(two_instruments):

@@ -72,7 +72,8 @@ def test_loaded_model_transforms_exactly_like_the_saved_one(fitted, saved, pair)
     S = fitted.spectrogram_.transform(b[1])
     assert np.array_equal(loaded.transform(S, alpha=0.5),
                           fitted.transform(S, alpha=0.5))
-    assert loaded.history_ == fitted.history_
+    # valid_loss is NaN without held-out clips: compared as equal.
+    np.testing.assert_equal(loaded.history_, fitted.history_)
     assert list(loaded.classes_) == list(fitted.classes_)
 
 

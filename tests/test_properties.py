@@ -90,6 +90,6 @@ def test_clone_and_refit_with_the_same_seed_is_identical(cls, random_state):
     first = tiny(cls, random_state=random_state).fit(a, b)
     second = clone(first).fit(a, b)
     assert same_weights(weights(first), weights(second))
-    assert first.history_ == second.history_
+    np.testing.assert_equal(first.history_, second.history_)
     np.testing.assert_array_equal(first.transform(a[0], alpha=0.7),
                                   second.transform(a[0], alpha=0.7))

@@ -135,9 +135,34 @@ def test_resumed_fit_equals_an_uninterrupted_one(cls, lr, early_stopping):
     resumed = tiny(cls, max_epochs=2, warm_start=True, **settings).fit(a, b)
     resumed.set_params(max_epochs=2).fit(a, b)
     assert resumed.history_["train_loss"] == whole.history_["train_loss"]
-    assert resumed.history_["valid_loss"] == whole.history_["valid_loss"]
+    # NaN throughout without early stopping: compared as equal there.
+    np.testing.assert_equal(resumed.history_["valid_loss"],
+                            whole.history_["valid_loss"])
     assert resumed.best_epoch_ == whole.best_epoch_
     assert same_weights(weights(resumed), weights(whole))
+
+
+@MODELS
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_valid_loss_is_nan_without_held_out_clips(cls, early_stopping):
+    a, b = short_pair(n_clips=3)
+    # lr=0.02 makes the losses rise and fall, so the best epoch is not
+    # always the last.
+    model = tiny(cls, max_epochs=3, lr=0.02, early_stopping=early_stopping,
+                 n_iter_no_change=10).fit(a, b)
+    valid = np.array(model.history_["valid_loss"])
+    assert len(valid) == model.n_epochs_ == 3
+    assert (np.isfinite(valid) if early_stopping else np.isnan(valid)).all()
+    if cls._keeps_best_epoch:
+        # The held-out loss ranks the epochs; without one, the training loss.
+        ranking = valid if early_stopping else model.history_["train_loss"]
+        best, expected = np.inf, 0
+        for epoch, loss in enumerate(ranking, 1):
+            if loss < best - 1e-4:
+                best, expected = loss, epoch
+        assert model.best_epoch_ == expected
+    else:
+        assert model.best_epoch_ == model.n_epochs_
 
 
 def test_resume_survives_a_restart_through_joblib(pair, tmp_path):
