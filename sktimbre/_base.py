@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from ._device import limit_threads, loadable_device, resolve_device
 from ._features import content_features
 from ._persistence import load_model, save_model
-from ._sklearn_compat import Interval, InvalidParameterError
+from ._sklearn_compat import Interval, InvalidParameterError, fit_context
 from ._spectrogram import (
     Spectrogram,
     SpectrogramTransformer,
@@ -144,6 +144,9 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         return _ClipData(tensor, features, f0, domain)
 
     # ---------------------------------------------------------------- fit
+    # Nested validation stays on: the spectrogram parameter is an estimator
+    # the user configured, whose parameters are checked when it is fitted.
+    @fit_context(prefer_skip_nested_validation=False)
     @limit_threads()
     def fit(self, X, y=None):
         """Learn both timbres from unpaired clips.
@@ -180,7 +183,6 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         >>> labelled.fit(bright + pure, ["b", "b", "p", "p"]).classes_.tolist()
         ['b', 'p']
         """
-        self._validate_params()
         warm = self._is_warm()
         self.device_ = resolve_device(self.device)
         transformer, specs_a, specs_b = self._resolve_fit_inputs(X, y)

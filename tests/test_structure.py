@@ -128,3 +128,17 @@ def test_the_cycle_search_finds_a_cycle():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert find_cycle(graph) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_every_fit_validates_through_fit_context():
+    # scikit-learn's _fit_context validates the parameters once, honours
+    # set_config(skip_parameter_validation=True) and sets up nested checks.
+    undecorated = []
+    for name, tree in source_files():
+        for klass in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+            for node in klass.body:
+                if isinstance(node, ast.FunctionDef) and node.name == "fit" and not any(
+                        isinstance(d, ast.Call) and getattr(d.func, "id", None)
+                        == "fit_context" for d in node.decorator_list):
+                    undecorated.append(f"{name}: {klass.name}.fit")
+    assert undecorated == []
