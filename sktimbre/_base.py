@@ -38,6 +38,11 @@ from .exceptions import TrainingInterrupted
 
 __all__ = ["BaseTimbreModel"]
 
+# Frames between fit's body and fit's caller: fit, limit_threads' wrapper and
+# fit_context's. A warning raised in a method fit calls points at the caller
+# with stacklevel=2 + FIT_FRAMES (one more per call in between).
+FIT_FRAMES = 3
+
 
 class _ClipData:
     """Model-independent tensors of one clip, computed once per fit."""
@@ -236,7 +241,7 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
                 "early_stopping needs at least two clips of each instrument to "
                 "hold some out; training on all clips for max_epochs instead.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=2 + FIT_FRAMES,
             )
             use = False
         if not use:
@@ -333,7 +338,7 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
                 f"(epoch {self.best_epoch_ if hasattr(self, 'best_epoch_') else 0})"
                 ". Call fit again with warm_start=True to continue.",
                 TrainingInterrupted,
-                stacklevel=3,
+                stacklevel=2 + FIT_FRAMES,
             )
         finally:
             bar.close()

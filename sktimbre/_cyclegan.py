@@ -11,7 +11,7 @@ from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel
 
 from ._alpha_spacing import POSITIONS, even_steps, judge_lines
-from ._base import BaseTimbreModel
+from ._base import FIT_FRAMES, BaseTimbreModel
 from ._nn import (
     FrameClassifier,
     GatedResidualGenerator,
@@ -519,7 +519,7 @@ class TimbreCycleGAN(BaseTimbreModel):
                 "lambda_cycle or lambda_identity, and check that X and y hold "
                 "two different instruments.",
                 UserWarning,
-                stacklevel=6,
+                stacklevel=4 + FIT_FRAMES,
             )
         self.alpha_curve_ = np.tile(POSITIONS, (2, 1))
         self.alpha_judgement_ = np.full((2, len(POSITIONS)), np.nan)

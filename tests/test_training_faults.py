@@ -98,6 +98,14 @@ def test_non_finite_loss_on_the_first_step_keeps_the_initial_weights(
     assert initial and same_weights(weights(model), initial)
 
 
+def test_too_few_clips_to_hold_out_warns_at_the_callers_fit(pair):
+    a, b = pair
+    with pytest.warns(UserWarning, match="at least two clips") as caught:
+        tiny(TIMBRE_MODELS[-1], early_stopping=True).fit(a[:1], b[:1])
+    assert {w.filename for w in caught if "two clips" in str(w.message)} == {
+        __file__}
+
+
 @MODELS
 def test_ctrl_c_keeps_the_best_weights_with_a_warning_and_can_resume(
     cls, pair, monkeypatch
@@ -107,8 +115,11 @@ def test_ctrl_c_keeps_the_best_weights_with_a_warning_and_can_resume(
     model = tiny(cls, max_epochs=3, warm_start=True)
     _change_loss(model, monkeypatch, _ctrl_c, after_epochs=1)
     with pytest.warns(TrainingInterrupted, match=r"interrupted.*best weights.*"
-                      r"epoch 1.*warm_start=True"):
+                      r"epoch 1.*warm_start=True") as caught:
         model.fit(a, b)
+    # The warning points at the caller's fit.
+    assert {w.filename for w in caught if w.category is TrainingInterrupted} == {
+        __file__}
     # Epoch 1 is the best so far, and the same as a fit that stopped there.
     assert model.n_epochs_ == 1 and model.best_epoch_ == 1
     assert same_weights(weights(model), weights(one_epoch))
