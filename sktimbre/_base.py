@@ -1,39 +1,29 @@
-"""What every timbre model shares: inputs, alpha, chunking, device, training
-loop, progress and pickling. Subclasses hold only their networks and losses."""
+"""What every timbre model shares: parameters, fit and its training loop
+(validation split, early stopping, best-weight snapshots, progress) and
+devices. Conversion is in :mod:`sktimbre._conversion`, input forms in
+:mod:`sktimbre._inputs`, saving and pickling in :mod:`sktimbre._storage`.
+Subclasses hold only their networks and losses."""
 
 import copy
-import io
 import numbers
 import time
 import warnings
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from ._device import limit_threads, loadable_device, resolve_device
+from ._conversion import ConversionMixin
+from ._device import limit_threads, resolve_device
 from ._features import content_features
-from ._persistence import load_model, save_model
+from ._inputs import ClipData, is_spectrogram_input, to_specs
 from ._sklearn_compat import Interval, InvalidParameterError, fit_context
-from ._spectrogram import (
-    Spectrogram,
-    SpectrogramTransformer,
-    check_carried,
-    check_spectrogram,
-)
+from ._spectrogram import SpectrogramTransformer
 from ._spectrogram_array import carried_transformer
-from ._streaming import convert_long_clip, is_long
-from ._validation import (
-    as_items,
-    as_plain,
-    check_alpha,
-    check_clips,
-    mirror_clips,
-    split_instruments,
-)
+from ._storage import StorageMixin
+from ._validation import as_plain, check_clips, split_instruments
 from .exceptions import TrainingInterrupted
 
 __all__ = ["BaseTimbreModel"]
@@ -44,21 +34,7 @@ __all__ = ["BaseTimbreModel"]
 FIT_FRAMES = 3
 
 
-class _ClipData:
-    """Model-independent tensors of one clip, computed once per fit."""
-
-    def __init__(self, spec, features, f0, domain):
-        self.spec = spec
-        self.features = features
-        self.f0 = f0
-        self.domain = domain
-
-    @property
-    def n_frames(self):
-        return self.spec.shape[-1]
-
-
-class BaseTimbreModel(TransformerMixin, BaseEstimator):
+class BaseTimbreModel(ConversionMixin, StorageMixin, BaseEstimator):
     """Base class of the timbre models; not for direct use.
 
     Subclasses define ``_build_networks``, ``_training_losses``,
@@ -104,7 +80,7 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         """Return (transformer, specs_a, specs_b) from either calling form."""
         X, y = as_plain(X), as_plain(y)
         # A missing y is reported before anything about X, as sklearn expects.
-        if y is not None and not _is_spectrogram_input(X):
+        if y is not None and not is_spectrogram_input(X):
             check_clips(X, name="X")
         x_a, x_b, classes = split_instruments(X, y, who=type(self).__name__)
         self.classes_ = np.array(["A", "B"]) if classes is None else classes
@@ -113,8 +89,8 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
             transformer = self._fit_transformer(x_a, x_b)
         return (
             transformer,
-            self._to_specs(transformer, x_a, "X"),
-            self._to_specs(transformer, x_b, "X" if classes is not None else "y"),
+            to_specs(transformer, x_a, "X"),
+            to_specs(transformer, x_b, "X" if classes is not None else "y"),
         )
 
     def _fit_transformer(self, x_a, x_b):
@@ -129,16 +105,6 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
             transformer.set_params(device=self.device)
         return transformer.fit(x_a, x_b)
 
-    @staticmethod
-    def _to_specs(transformer, X, name):
-        """Normalised spectrograms (list of 2-D arrays) of clips or spectrograms."""
-        if carried_transformer(X) is not None or _is_spectrogram_input(X):
-            return [np.asarray(s, dtype=np.float32)
-                    for s in _checked_spectrograms(X, transformer, name)]
-        clips, _ = check_clips(X, name=name)
-        specs = transformer.transform(clips)
-        return [np.asarray(s) for s in specs]
-
     def _clip_data(self, spec, domain, peak=None):
         transformer = self.spectrogram_
         tensor = torch.as_tensor(spec, dtype=torch.float32, device=self.device_)
@@ -146,7 +112,7 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         features, f0 = content_features(
             magnitude, sr=transformer.sr, n_fft=transformer.n_fft, peak=peak
         )
-        return _ClipData(tensor, features, f0, domain)
+        return ClipData(tensor, features, f0, domain)
 
     # ---------------------------------------------------------------- fit
     # Nested validation stays on: the spectrogram parameter is an estimator
@@ -414,231 +380,7 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
     def _after_training(self, train, valid_batches):
         """Hook for measurements taken once training ended."""
 
-    # ---------------------------------------------------------- transform
-    def transform(self, X, alpha=None):
-        """Render the content of ``X`` with the timbre at ``alpha``.
-
-        Parameters
-        ----------
-        X : array-like or Spectrogram
-            Clips or spectrograms of either instrument, in the form ``fit``
-            saw: raw audio in gives audio out, spectrograms in give
-            spectrograms out (for the transformer's ``inverse_transform``).
-        alpha : float in [0, 1], optional
-            0 renders as domain A, 1 as domain B, values between as one voice
-            that blends them. Defaults to the ``alpha`` given at construction.
-
-        Returns
-        -------
-        Spectrogram or ndarray or list
-            Mirrors the input's layout.
-
-        Notes
-        -----
-        A recording longer than 2048 frames (about 24 s at the default
-        22050 Hz and hop of 256) goes in segments, each converted with
-        enough frames of context on both sides that the audio equals that
-        of converting it whole, to float rounding: memory stays that of one
-        segment however long the recording, beside the input and output
-        audio. With mel spectrograms, Griffin-Lim's random initial phase of
-        such a recording is drawn per block of frames, from seeds derived
-        from the transformer's ``random_state``.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from sktimbre import TimbreVAE
-        >>> phase = 2 * np.pi * np.outer([220, 330], np.arange(22050) / 22050)
-        >>> A = (0.3 * np.sign(np.sin(phase))).astype(np.float32)  # 2 clips, 1 s
-        >>> B = (0.5 * np.sin(1.5 * phase)).astype(np.float32)
-        >>> vae = TimbreVAE(hidden=16, max_epochs=1, random_state=0).fit(A, B)
-        >>> vae.transform(A[0], alpha=0.5).shape  # audio in, audio out
-        (22050,)
-        >>> S = vae.spectrogram_.transform(A[0])
-        >>> vae.transform(S, alpha=1.0).timbre[1]  # spectrogram in and out
-        1.0
-        """
-        check_is_fitted(self)
-        alpha = check_alpha(self.alpha if alpha is None else alpha)
-        return self._map(X, lambda source: (source, alpha))
-
-    def inverse_transform(self, X):
-        """Render the content of ``X`` back in the timbre it came with.
-
-        For the output of :meth:`transform` as a :class:`Spectrogram`, the
-        original timbre is the one it records; for other input the current
-        timbre is estimated and the opposite instrument is rendered (the
-        inverse of a full translation).
-
-        Parameters
-        ----------
-        X : array-like or Spectrogram
-            What :meth:`transform` returned, or other clips or spectrograms.
-
-        Returns
-        -------
-        Spectrogram or ndarray or list
-            Mirrors the input's layout.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from sklearn.pipeline import Pipeline
-        >>> from sktimbre import SpectrogramTransformer, TimbreVAE
-        >>> t = np.arange(22050) / 22050
-        >>> reedy = [np.sin(2 * np.pi * f * t) ** 3 for f in (196, 262)]
-        >>> airy = [0.4 * np.sin(2 * np.pi * f * t) for f in (392, 523)]
-        >>> pipe = Pipeline([("spec", SpectrogramTransformer()),
-        ...                  ("vae", TimbreVAE(hidden=16, max_epochs=1))])
-        >>> spec, vae = pipe.fit(reedy, airy).named_steps.values()
-        >>> S = spec.transform(reedy[0])
-        >>> moved = vae.transform(S, alpha=1.0)
-        >>> back = vae.inverse_transform(moved)  # to the timbre S came with
-        >>> back.timbre[1] == moved.timbre[0]
-        True
-        >>> spec.inverse_transform(back).shape
-        (22050,)
-        """
-        check_is_fitted(self)
-        return self._map(X, None)
-
-    def _map(self, X, choose_alpha):
-        self._ensure_device()
-        X = as_plain(X)
-        transformer = self.spectrogram_
-        self._check_carried(X)
-        audio_in = not _is_spectrogram_input(X)
-        if audio_in:
-            clips, layout = check_clips(X, name="X")
-            if any(is_long(transformer, len(clip)) for clip in clips):
-                return mirror_clips([self._map_clip(clip, choose_alpha)
-                                     for clip in clips], layout)
-            specs = transformer.transform(clips)
-        else:
-            specs = _checked_spectrograms(X, transformer, "X")
-            layout = _spec_layout(X)
-        outputs = []
-        for spec in specs:
-            timbre = getattr(spec, "timbre", None)
-            source = self._estimate_source_alpha(spec) if timbre is None else (
-                timbre[1]
-            )
-            pair = self._alpha_pair(source, timbre, choose_alpha)
-            values = self._convert(np.asarray(spec, dtype=np.float32), *pair)
-            original = timbre[0] if timbre is not None else pair[0]
-            outputs.append(Spectrogram(
-                values, transformer=transformer,
-                lengths=getattr(spec, "lengths", None),
-                phase=getattr(spec, "phase", None),
-                timbre=(original, pair[1]),
-            ))
-        if audio_in:
-            return transformer.inverse_transform(
-                mirror_clips(outputs, layout),
-                lengths=[len(c) for c in clips],
-                phase=None if layout != "array" or transformer.n_mels else np.stack(
-                    [s.phase for s in outputs]),
-            )
-        if layout == "array":
-            return Spectrogram(
-                np.stack(outputs), transformer=transformer,
-                lengths=getattr(X, "lengths", None), phase=getattr(X, "phase", None),
-            )
-        return mirror_clips(outputs, layout)
-
-    def _map_clip(self, clip, choose_alpha):
-        """Audio of one clip converted: in segments when it is long (memory
-        bounded by the segment, not the clip), else in one piece."""
-        if is_long(self.spectrogram_, len(clip)):
-            return convert_long_clip(self, clip, choose_alpha)
-        return self._map(clip, choose_alpha)
-
-    @staticmethod
-    def _alpha_pair(source, timbre, choose_alpha):
-        """(source_alpha, target_alpha) of a conversion: ``choose_alpha``'s
-        pair, or the way back to the ``timbre`` a spectrogram records, or
-        the other instrument."""
-        if choose_alpha is not None:
-            return choose_alpha(source)
-        target = timbre[0] if timbre is not None else float(source < 0.5)
-        return source, target
-
-    def _check_carried(self, X):
-        check_carried(X, self.spectrogram_, reader="the one this model was fitted with",
-                      fix="transform the audio with the model's own spectrogram_ "
-                          "transformer")
-
-    @torch.no_grad()
-    def _estimate_source_alpha(self, spec):
-        """P(domain B) of a clip, from the input domain classifier."""
-        self._set_train_mode(False)
-        tensor = torch.as_tensor(np.asarray(spec, dtype=np.float32),
-                                 device=self.device_)[None]
-        logits = self.domain_classifier_(tensor)
-        return self._source_alpha(float(torch.sigmoid(logits).mean()))
-
-    def _source_alpha(self, probability):
-        """The source alpha of a clip whose frames the domain classifier
-        gives a mean P(domain B) of ``probability``."""
-        return probability
-
-    def _conversion_margin(self):
-        """Frames of context on each side of a frame that ``_convert_chunk``
-        reads: half the receptive field of the networks it runs, with the
-        context of the content features they read."""
-        raise NotImplementedError
-
-    @torch.no_grad()
-    def _convert(self, spec, source_alpha, target_alpha, *, peak=None, offset=0):
-        """Convert one (n_freq, n_frames) spectrogram chunk by chunk.
-
-        Each chunk is converted with ``_conversion_margin()`` frames of
-        context on both sides, so the joins are exact. When ``spec`` is a
-        segment of a longer clip, starting at its frame ``offset``, ``peak``
-        is the clip's largest magnitude (see
-        :func:`~sktimbre._features.harmonic_f0`; ``spec``'s own by default),
-        and the chunks are cut where the whole clip's are, so that their
-        frames round as the whole clip's do.
-        """
-        self._set_train_mode(False)
-        data = self._clip_data(spec, None, peak=peak)
-        n_frames = data.n_frames
-        margin = self._conversion_margin()
-        step = self.chunk_frames
-        cuts = [0, *range(-offset % step or step, n_frames, step), n_frames]
-        out = torch.empty_like(data.spec)
-        for start, stop in zip(cuts[:-1], cuts[1:]):
-            lo, hi = max(0, start - margin), min(n_frames, stop + margin)
-            chunk = _ClipData(data.spec[:, lo:hi][None], data.features[:, lo:hi][None],
-                              data.f0[lo:hi][None], None)
-            converted = self._convert_chunk(chunk, source_alpha, target_alpha)
-            out[:, start:stop] = converted[0, :, start - lo:stop - lo]
-        out = out.cpu().numpy()
-        # A silent frame has no pitch or timbre to render, and a decoder told
-        # "no loudness" may still paint a noise floor: keep silence silent.
-        silent = self.spectrogram_._silent_frames(spec)
-        out[:, silent] = spec[:, silent]
-        return out
-
-    def score(self, X, y=None):
-        """Negative mean absolute reconstruction error of ``X`` at its own timbre.
-
-        In units of the fitted transformer's normalised log magnitude, so it
-        compares models fitted with the same spectrogram settings only; use
-        the scorers in :mod:`sktimbre.metrics` to compare across settings.
-        """
-        check_is_fitted(self)
-        X = as_plain(X)
-        self._check_carried(X)
-        items = self._to_specs(self.spectrogram_, X, "X")
-        errors = []
-        for spec in items:
-            source = self._estimate_source_alpha(spec)
-            rebuilt = self._convert(spec, source, source)
-            errors.append(np.mean(np.abs(rebuilt - spec)))
-        return -float(np.mean(errors))
-
-    # ------------------------------------------------------ device, pickle
+    # ------------------------------------------------------ device, params
     def _ensure_device(self):
         for name in self._module_names:
             module = getattr(self, name)
@@ -701,135 +443,6 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
             raise
         return self
 
-    def save(self, path):
-        """Write the fitted model to a file without pickle.
-
-        The file holds the parameters and fitted state as JSON and the
-        weights (with the optimisers' state, so a ``warm_start`` fit of the
-        loaded model goes on where this one stopped) as safetensors. Unlike
-        a pickle, loading it cannot run code; see :meth:`load`.
-
-        Parameters
-        ----------
-        path : str or path-like
-            Where to write; an existing file is replaced. ``.skt`` is the
-            customary extension.
-
-        Returns
-        -------
-        path : pathlib.Path
-            The file written.
-
-        Raises
-        ------
-        TypeError, ValueError
-            If the model holds what the format, or :meth:`load`'s limits,
-            cannot hold (say, class labels of over 256 characters); save
-            such a model with ``joblib.dump``.
-
-        Examples
-        --------
-        >>> import tempfile
-        >>> import numpy as np
-        >>> from sktimbre import TimbreVAE
-        >>> t = np.arange(11025) / 22050
-        >>> a = [np.sin(2 * np.pi * 220 * t).astype(np.float32)]
-        >>> b = [np.sign(np.sin(2 * np.pi * 330 * t)).astype(np.float32) * 0.2]
-        >>> vae = TimbreVAE(hidden=16, max_epochs=1, early_stopping=False,
-        ...                 random_state=0).fit(a, b)
-        >>> folder = tempfile.TemporaryDirectory()
-        >>> vae.save(f"{folder.name}/vae.skt").name
-        'vae.skt'
-        >>> folder.cleanup()
-        """
-        return save_model(self, path)
-
-    @classmethod
-    def load(cls, path):
-        """Read a model written by :meth:`save`.
-
-        Nothing in the file is unpickled: a pickle, a ``torch.save`` file or
-        any other file that is not a model of this class is refused with a
-        ``ValueError`` (``TypeError`` for a model of another class) before
-        anything in it runs. Nothing is read before it is sized: a file with
-        bytes before, between or after the archive's members, a member
-        larger than the model needs, or a tensor whose dtype or shape is not
-        the one the model's parameters give it is refused the same way (see
-        the Persistence & safety page). A model fitted on a GPU loads on the
-        CPU of a machine without one, with a
-        :class:`~sktimbre.exceptions.DeviceWarning`.
-
-        Parameters
-        ----------
-        path : str or path-like
-            A file written by :meth:`save`.
-
-        Returns
-        -------
-        model
-            A fitted model whose ``transform`` gives the same output as the
-            saved one's on the same device.
-
-        Raises
-        ------
-        FileNotFoundError
-            If ``path`` does not exist.
-        ValueError
-            If the file is not a model file, is damaged or crafted, holds
-            parameters outside their ranges, or uses a format version this
-            sktimbre cannot read (the message names the file and the part).
-        TypeError
-            If the file holds a model of another class.
-
-        Examples
-        --------
-        >>> import tempfile
-        >>> import numpy as np
-        >>> from sktimbre import TimbreVAE
-        >>> t = np.arange(11025) / 22050
-        >>> a = [np.sin(2 * np.pi * 220 * t).astype(np.float32)]
-        >>> b = [np.sign(np.sin(2 * np.pi * 330 * t)).astype(np.float32) * 0.2]
-        >>> vae = TimbreVAE(hidden=16, max_epochs=1, early_stopping=False,
-        ...                 random_state=0).fit(a, b)
-        >>> folder = tempfile.TemporaryDirectory()
-        >>> path = vae.save(f"{folder.name}/vae.skt")
-        >>> loaded = TimbreVAE.load(path)
-        >>> np.array_equal(loaded.transform(a[0], alpha=1.0),
-        ...                vae.transform(a[0], alpha=1.0))
-        True
-        >>> folder.cleanup()
-        """
-        return load_model(cls, path)
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        for name in self._module_names + self._state_names:
-            if name in state and state[name] is not None:
-                # Store weights as CPU tensors so a model fitted on a GPU
-                # unpickles on a machine without one (as skorch does).
-                state[name] = _TorchBlob(_serialise(_to_cpu(state[name])))
-        for name in self._optimizer_names:
-            if name in state:
-                state[name] = _TorchBlob(_serialise(_to_cpu(state[name].state_dict())))
-        return state
-
-    def __setstate__(self, state):
-        for name, value in list(state.items()):
-            if isinstance(value, _TorchBlob):
-                state[name] = value.load()
-        optimizer_states = {name: state.pop(name) for name in self._optimizer_names
-                            if name in state}
-        self.__dict__.update(state)
-        if "device_" in state:
-            # A fitted model converts without passing through fit's checks.
-            self._validate_params()
-            self.device_ = loadable_device(self.device_)
-        if optimizer_states:
-            self._ensure_device()
-            self._build_optimizers()
-            for name, saved in optimizer_states.items():
-                getattr(self, name).load_state_dict(saved)
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = True
@@ -839,38 +452,9 @@ class BaseTimbreModel(TransformerMixin, BaseEstimator):
         return tags
 
 
-class _TorchBlob:
-    """Bytes of ``torch.save`` output inside a pickle, loaded onto the CPU."""
-
-    def __init__(self, payload):
-        self.payload = payload
-
-    def load(self):
-        return torch.load(io.BytesIO(self.payload), map_location="cpu",
-                          weights_only=False)
-
-
 def _tensors(module):
     yield from module.parameters()
     yield from module.buffers()
-
-
-def _serialise(obj):
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    return buffer.getvalue()
-
-
-def _to_cpu(obj):
-    if isinstance(obj, torch.nn.Module):
-        return copy.deepcopy(obj).cpu()
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu()
-    if isinstance(obj, dict):
-        return {k: _to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_cpu(v) for v in obj)
-    return obj
 
 
 def _stack_crops(picks, crop):
@@ -879,30 +463,4 @@ def _stack_crops(picks, crop):
     f0 = torch.stack([c.f0[s:s + crop] for c, s in picks])
     domain = torch.tensor([c.domain for c, _ in picks], dtype=torch.float32,
                           device=spec.device)
-    return _ClipData(spec, features, f0, domain)
-
-
-def _spec_layout(X):
-    if isinstance(X, (list, tuple)):
-        return "list"
-    return "single" if np.ndim(X) == 2 else "array"
-
-
-def _is_spectrogram_input(X):
-    """Spectrograms are 3-D arrays or lists of 2-D arrays; 2-D arrays are clips."""
-    if isinstance(X, Spectrogram):
-        return True
-    if isinstance(X, (list, tuple)):
-        return len(X) > 0 and all(np.ndim(item) == 2 for item in X)
-    return np.ndim(X) == 3
-
-
-def _checked_spectrograms(X, transformer, name):
-    """The spectrograms of ``X`` as a list, each refused if the networks
-    cannot read it (see :func:`~sktimbre._spectrogram.check_spectrogram`)."""
-    specs = as_items(X)
-    for i, spec in enumerate(specs):
-        check_spectrogram(spec, transformer, name=f"{name}[{i}]", reader="this model",
-                          fix="pass audio, or spectrograms from the model's own "
-                              "spectrogram_ transformer")
-    return specs
+    return ClipData(spec, features, f0, domain)
