@@ -14,7 +14,7 @@ from .conftest import harmonic_tone, median_cents_moved
 # The CPU: bitwise reproducibility is its contract; tests/test_cuda.py runs
 # the models on a GPU.
 FAST = dict(max_epochs=2, hidden=24, early_stopping=False, random_state=0,
-            device="cpu")
+            steps_per_epoch=None, device="cpu")
 
 
 def test_pipeline_as_users_write_it(two_instruments, tmp_path):
@@ -140,10 +140,10 @@ def test_history_and_fitted_attributes(tiny_vae):
 def test_early_stopping_and_max_time(two_instruments):
     a, b = two_instruments
     vae = TimbreVAE(hidden=16, max_epochs=200, n_iter_no_change=2, lr=1e-6,
-                    random_state=0).fit(a, b)
+                    steps_per_epoch=None, random_state=0).fit(a, b)
     assert vae.n_epochs_ < 200
     timed = TimbreVAE(hidden=16, max_epochs=500, max_time=1.0, early_stopping=False,
-                      random_state=0).fit(a, b)
+                      steps_per_epoch=None, random_state=0).fit(a, b)
     assert timed.n_epochs_ < 500
 
 

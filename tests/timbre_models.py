@@ -34,6 +34,9 @@ _SMALL = {
 def tiny(cls, **params):
     """An unfitted ``cls`` small and quick enough for a unit test."""
     settings = {"max_epochs": 1, "early_stopping": False, "random_state": 0,
+                # One pass over the few test frames per epoch, not the
+                # defaults' fixed step count sized for minutes of audio.
+                "steps_per_epoch": None,
                 "device": "cpu", **_SMALL.get(cls.__name__, {}), **params}
     valid = cls().get_params()
     return cls(**{k: v for k, v in settings.items() if k in valid})
