@@ -40,7 +40,7 @@ def fitted_model(tmp_path_factory):
     pickled = root / "model.joblib"
     result = run("fit", "--a", str(root / "a"), "--b", str(root / "b"),
                  "--param", "max_epochs=1", "--param", "hidden=16",
-                 "--param", "steps_per_epoch=2",
+                 "--param", "steps_per_epoch=2", "--param", "calibrate_alpha=false",
                  "--param", "early_stopping=false", "-o", str(pickled))
     # fit still writes a pickle when asked to, and says how to read it back.
     assert "--trust-pickle" in result.stdout
