@@ -19,6 +19,11 @@ _MIN_JUDGED_RISE = 0.05
 # Timbre features (pitch tracks, harmonic ratios, vibrato) need a few frames
 # of 2048 samples; shorter renders are not judged.
 _MIN_JUDGED_SAMPLES = 8192
+# How the lines are judged after training: this many pieces per instrument,
+# their first seconds, and this many real pieces to fit the judge on.
+JUDGED_PIECES = 6
+JUDGED_SECONDS = 2.0
+JUDGE_EXAMPLES = 24
 
 
 def even_steps(judgement):
@@ -40,6 +45,31 @@ def even_steps(judgement):
     return np.interp(POSITIONS, share, POSITIONS)
 
 
+def evenly(items, count):
+    """Up to ``count`` of ``items``, spread evenly over the list."""
+    if len(items) <= count:
+        return list(items)
+    return [items[i] for i in np.linspace(0, len(items) - 1, count).astype(int)]
+
+
+def long_enough(spec, transformer):
+    """Whether a spectrogram renders to enough audio to be judged."""
+    # A plain array renders to (n_frames - 1) * hop_length samples.
+    return (spec.shape[-1] - 1) * transformer.hop_length >= _MIN_JUDGED_SAMPLES
+
+
+def spacing_judge(sr):
+    """The judge that spaces alpha inside ``fit``.
+
+    An :class:`~sktimbre.metrics.InstrumentClassifier` on the ``"legacy"``
+    timbre features (harmonic-to-noise ratios, harmonic level slope, MFCC
+    deltas). The benchmarks score conversions with the ``"eq_invariant"``
+    set, fitted on the real training clips: a model spaced by that same
+    judge would be graded by its own ruler.
+    """
+    return InstrumentClassifier(sr=sr, feature_set="legacy")
+
+
 def judge_lines(lines, transformer, *, real):
     """How an instrument judge hears points along lines of spectrograms.
 
@@ -52,8 +82,8 @@ def judge_lines(lines, transformer, *, real):
     transformer : SpectrogramTransformer
         Renders the points to audio, so that they are judged as heard.
     real : sequence of two lists of spectrograms
-        Real pieces of A and of B, on whose renders the judge (an
-        :class:`~sktimbre.metrics.InstrumentClassifier`) is fitted.
+        Real pieces of A and of B, on whose renders the judge
+        (:func:`spacing_judge`) is fitted.
 
     Returns
     -------
@@ -61,30 +91,55 @@ def judge_lines(lines, transformer, *, real):
         Mean P(instrument B) at :data:`POSITIONS` along each direction's
         lines; None where there are too few long enough pieces to judge.
     """
-    def long_enough(spec):
-        # A plain array renders to (n_frames - 1) * hop_length samples.
-        return (spec.shape[-1] - 1) * transformer.hop_length >= _MIN_JUDGED_SAMPLES
+    paths = [[[start + p * (end - start) for p in POSITIONS] for start, end in pairs]
+             for pairs in lines]
+    return judge_paths(paths, transformer, real=real)
 
+
+def judge_paths(paths, transformer, *, real):
+    """How an instrument judge hears renderings of pieces along alpha.
+
+    Parameters
+    ----------
+    paths : sequence of two lists of lists
+        For each direction (pieces of A, pieces of B), one list per piece of
+        its normalised spectrograms ``(n_freq, n_frames)`` at the 11
+        :data:`POSITIONS`.
+    transformer : SpectrogramTransformer
+        Renders the spectrograms to audio, so that they are judged as heard.
+    real : sequence of two lists of spectrograms
+        Real pieces of A and of B, on whose renders the judge
+        (:func:`spacing_judge`) is fitted.
+
+    Returns
+    -------
+    judgement : ndarray of shape (2, 11) or None
+        Mean P(instrument B) at each position along each direction's
+        pieces; None where there are too few long enough pieces to judge.
+    """
     def render(specs):
         # One batch per shape: Griffin-Lim runs on a batch at once.
-        clips = []
+        clips = [None] * len(specs)
         for shape in sorted({s.shape for s in specs}):
-            same = np.stack([s for s in specs if s.shape == shape])
-            clips += list(transformer.inverse_transform(same))
+            where = [i for i, s in enumerate(specs) if s.shape == shape]
+            batch = np.stack([specs[i] for i in where])
+            rendered = transformer.inverse_transform(batch)
+            for i, clip in zip(where, rendered):
+                clips[i] = clip
         return clips
 
-    real = [[s for s in specs if long_enough(s)] for specs in real]
-    lines = [[(start, end) for start, end in pairs if long_enough(start)]
-             for pairs in lines]
-    if min(len(specs) for specs in real) < 2 or min(len(p) for p in lines) < 1:
+    real = [[s for s in specs if long_enough(s, transformer)] for specs in real]
+    paths = [[path for path in group if long_enough(path[0], transformer)]
+             for group in paths]
+    if min(len(specs) for specs in real) < 2 or min(len(g) for g in paths) < 1:
         return None
     examples = [render(specs) for specs in real]
-    judge = InstrumentClassifier(sr=transformer.sr).fit(
+    judge = spacing_judge(transformer.sr).fit(
         examples[0] + examples[1], [0] * len(examples[0]) + [1] * len(examples[1]))
     judgement = np.empty((2, len(POSITIONS)))
-    for direction, pairs in enumerate(lines):
-        p_b = [judge.predict_proba(render(
-            [start + p * (end - start) for p in POSITIONS]))[:, 1]
-            for start, end in pairs]
-        judgement[direction] = np.mean(p_b, axis=0)
+    for direction, group in enumerate(paths):
+        # Every position of every piece in one batch per shape.
+        flat = [spec for path in group for spec in path]
+        p_b = judge.predict_proba(render(flat))[:, 1].reshape(len(group), -1)
+        judgement[direction] = p_b.mean(axis=0)
     return judgement

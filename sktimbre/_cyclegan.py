@@ -10,13 +10,22 @@ import torch
 from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel
 
-from ._alpha_spacing import POSITIONS, even_steps, judge_lines
+from ._alpha_spacing import (
+    JUDGE_EXAMPLES,
+    JUDGED_PIECES,
+    JUDGED_SECONDS,
+    POSITIONS,
+    even_steps,
+    evenly,
+    judge_lines,
+)
 from ._base import FIT_FRAMES, BaseTimbreModel
 from ._nn import (
     FrameClassifier,
     GatedResidualGenerator,
     PatchDiscriminator,
     context_frames,
+    frame_loudness,
 )
 from ._sklearn_compat import Interval
 
@@ -95,8 +104,9 @@ class TimbreCycleGAN(BaseTimbreModel):
         evenly. Equal steps in log magnitude are not equal steps in
         timbre: the instrument heard turns over early (the "equal steps"
         row of the conversion benchmark in the documentation). After training, an
-        :class:`~sktimbre.metrics.InstrumentClassifier` fitted on renders of
-        the training pieces judges renders of points at 11 positions along
+        :class:`~sktimbre.metrics.InstrumentClassifier` on its ``"legacy"``
+        features (not the set the benchmarks score with), fitted on renders
+        of the training pieces, judges renders of points at 11 positions along
         the lines of up to 6 training pieces per instrument (their first 2
         seconds); ``alpha`` then maps to the position where its
         P(instrument B) has risen by alpha's share of the whole rise, for
@@ -526,17 +536,17 @@ class TimbreCycleGAN(BaseTimbreModel):
         if not self.calibrate_alpha:
             return
         transformer = self.spectrogram_
-        frames = int(_JUDGED_SECONDS * transformer.sr / transformer.hop_length) + 1
+        frames = int(JUDGED_SECONDS * transformer.sr / transformer.hop_length) + 1
         real = [[c.spec[:, :frames] for c in train if c.domain == d] for d in (0, 1)]
         lines = []
         for domain, generator in ((0, self.generator_ab_), (1, self.generator_ba_)):
-            pieces = _evenly(real[domain], _JUDGED_LINES)
+            pieces = evenly(real[domain], JUDGED_PIECES)
             moved = [generator(piece[None])[0] for piece in pieces]
             # Every line runs from instrument A's end to B's end.
             ends = zip(pieces, moved) if domain == 0 else zip(moved, pieces)
             lines.append([(start.cpu().numpy(), end.cpu().numpy())
                           for start, end in ends])
-        examples = [[piece.cpu().numpy() for piece in _evenly(group, _JUDGE_EXAMPLES)]
+        examples = [[piece.cpu().numpy() for piece in evenly(group, JUDGE_EXAMPLES)]
                     for group in real]
         judgement = judge_lines(lines, transformer, real=examples)
         if judgement is not None:
@@ -552,7 +562,7 @@ class TimbreCycleGAN(BaseTimbreModel):
         scale = None
         change = np.zeros(2)
         for domain, generator in ((0, self.generator_ab_), (1, self.generator_ba_)):
-            pieces = _evenly([c.spec[:, :_CHANGE_FRAMES] for c in train
+            pieces = evenly([c.spec[:, :_CHANGE_FRAMES] for c in train
                               if c.domain == domain], _CHANGE_PIECES)
             if not pieces:
                 continue
@@ -600,18 +610,6 @@ class TimbreCycleGAN(BaseTimbreModel):
         return spec.clone()
 
 
-def _evenly(items, count):
-    """Up to ``count`` of ``items``, spread evenly over the list."""
-    if len(items) <= count:
-        return list(items)
-    return [items[i] for i in np.linspace(0, len(items) - 1, count).astype(int)]
-
-
-# How the lines are judged after training: this many pieces per instrument,
-# their first seconds, and this many real pieces to fit the judge on.
-_JUDGED_LINES = 6
-_JUDGED_SECONDS = 2.0
-_JUDGE_EXAMPLES = 24
 
 # How the generators' change is measured after training (change_db_), and
 # the least mean change in dB that a fit is expected to make: default fits
@@ -663,8 +661,7 @@ def _loudness_moved(real, fake):
     """Mean change of frame loudness from ``real`` to ``fake`` (log
     magnitudes, batch, n_rows, T) beyond the slack, in nepers: the log of a
     frame's summed power, halved."""
-    moved = [0.5 * torch.logsumexp(2 * log_magnitude, dim=1)
-             for log_magnitude in (real, fake)]
+    moved = [frame_loudness(log_magnitude) for log_magnitude in (real, fake)]
     return F.relu((moved[1] - moved[0]).abs() - _LOUDNESS_SLACK).mean()
 
 

@@ -264,6 +264,12 @@ def kl_divergence(mean, log_var):
     return 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var).mean()
 
 
+def frame_loudness(log_magnitude):
+    """Loudness of each frame of log magnitudes ``(batch, n_rows, T)`` in
+    nepers: the log of the frame's summed power, halved."""
+    return 0.5 * torch.logsumexp(2 * log_magnitude, dim=1)
+
+
 def init_output_bias(layer, value):
     """Start a log-amplitude head near a sensible level so training starts close."""
     with torch.no_grad():

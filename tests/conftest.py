@@ -37,7 +37,8 @@ def tiny_vae(two_instruments):
 
     a, b = two_instruments
     return TimbreVAE(max_epochs=3, hidden=32, early_stopping=False,
-                     random_state=0, device="cpu").fit(a, b)
+                     steps_per_epoch=None, calibrate_alpha=False, random_state=0,
+                     device="cpu").fit(a, b)
 
 
 def median_cents_moved(model, clip, alpha=1.0):

@@ -730,6 +730,7 @@ class Exits:
 
 
 TINY_FIT = ["--param", "hidden=8", "--param", "max_epochs=1",
+            "--param", "steps_per_epoch=2", "--param", "calibrate_alpha=false",
             "--param", "early_stopping=false", "--param", "device=cpu"]
 
 

@@ -40,6 +40,7 @@ def fitted_model(tmp_path_factory):
     pickled = root / "model.joblib"
     result = run("fit", "--a", str(root / "a"), "--b", str(root / "b"),
                  "--param", "max_epochs=1", "--param", "hidden=16",
+                 "--param", "steps_per_epoch=2", "--param", "calibrate_alpha=false",
                  "--param", "early_stopping=false", "-o", str(pickled))
     # fit still writes a pickle when asked to, and says how to read it back.
     assert "--trust-pickle" in result.stdout
@@ -93,6 +94,7 @@ def test_fit_and_convert_with_the_cyclegan(fitted_model, tmp_path):
     model = tmp_path / "gan.sktimbre"
     run("fit", "--a", str(root / "a"), "--b", str(root / "b"), "--model", "cyclegan",
         "--param", "max_epochs=1", "--param", "width=8",
+        "--param", "steps_per_epoch=2",
         # tests/test_cyclegan.py covers the spacing of alpha; it is slow here.
         "--param", "calibrate_alpha=false",
         "--param", "early_stopping=false", "-o", str(model))

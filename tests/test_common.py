@@ -76,10 +76,10 @@ ESTIMATORS = [
     SpectrogramTransformer(n_iter=2),
     MatchEQ(),
     TimbreVAE(max_epochs=1, hidden=8, crop_frames=8, early_stopping=False,
-              random_state=0),
+              steps_per_epoch=None, random_state=0),
     TimbreCycleGAN(max_epochs=1, width=8, n_residual_blocks=1,
                    discriminator_width=8, crop_frames=8, early_stopping=False,
-                   random_state=0),
+                   steps_per_epoch=None, random_state=0),
 ]
 
 

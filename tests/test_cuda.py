@@ -22,11 +22,12 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
 
 MODELS = {
     "vae": lambda **kw: TimbreVAE(max_epochs=3, hidden=24, early_stopping=False,
+                                  steps_per_epoch=None, calibrate_alpha=True,
                                   random_state=0, **kw),
     # calibrate_alpha renders and judges lines after training: on the GPU too.
     "cyclegan": lambda **kw: TimbreCycleGAN(
         width=24, n_residual_blocks=2, discriminator_width=16, max_epochs=3,
-        calibrate_alpha=True, random_state=0, **kw),
+        calibrate_alpha=True, steps_per_epoch=None, random_state=0, **kw),
 }
 
 

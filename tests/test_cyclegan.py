@@ -15,7 +15,8 @@ from .conftest import harmonic_tone, median_cents_moved
 # Judging alpha's spacing renders some hundred clips: only tiny_gan does it.
 FAST = dict(width=24, n_residual_blocks=2, discriminator_width=16, max_epochs=2,
             early_stopping=False, calibrate_alpha=False, random_state=0,
-            device="cpu")  # tests/test_cuda.py runs the model on a GPU
+            # tests/test_cuda.py runs the model on a GPU
+            steps_per_epoch=None, device="cpu")
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,8 @@ from sktimbre.metrics import (
 
 from .conftest import harmonic_tone
 
-FAST = dict(hidden=16, max_epochs=1, early_stopping=False, random_state=0)
+FAST = dict(hidden=16, max_epochs=1, early_stopping=False, random_state=0,
+            steps_per_epoch=None, calibrate_alpha=False)
 GRID = {"spec__n_fft": [256, 512], "vae__latent_dim": [4, 8]}
 BOTH = make_timbre_scorer(["reconstruction", "conversion"])
 

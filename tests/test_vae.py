@@ -14,7 +14,7 @@ from .conftest import harmonic_tone, median_cents_moved
 # The CPU: bitwise reproducibility is its contract; tests/test_cuda.py runs
 # the models on a GPU.
 FAST = dict(max_epochs=2, hidden=24, early_stopping=False, random_state=0,
-            device="cpu")
+            steps_per_epoch=None, calibrate_alpha=False, device="cpu")
 
 
 def test_pipeline_as_users_write_it(two_instruments, tmp_path):
@@ -140,9 +140,11 @@ def test_history_and_fitted_attributes(tiny_vae):
 def test_early_stopping_and_max_time(two_instruments):
     a, b = two_instruments
     vae = TimbreVAE(hidden=16, max_epochs=200, n_iter_no_change=2, lr=1e-6,
-                    random_state=0).fit(a, b)
+                    calibrate_alpha=False,
+                    steps_per_epoch=None, random_state=0).fit(a, b)
     assert vae.n_epochs_ < 200
     timed = TimbreVAE(hidden=16, max_epochs=500, max_time=1.0, early_stopping=False,
+                      calibrate_alpha=False, steps_per_epoch=None,
                       random_state=0).fit(a, b)
     assert timed.n_epochs_ < 500
 
@@ -214,7 +216,43 @@ def test_training_steps_do_not_grow_with_the_data(two_instruments, model_class):
 def test_the_judged_alpha_loss_trains_and_is_recorded(two_instruments):
     a, b = two_instruments
     vae = TimbreVAE(lambda_alpha=0.5, **FAST).fit(a, b)
-    judged = vae.history_["judged_alpha"]
-    assert len(judged) == vae.n_epochs_ and np.isfinite(judged).all()
+    for name in ("judged_alpha", "judged_level"):
+        judged = vae.history_[name]
+        assert len(judged) == vae.n_epochs_ and np.isfinite(judged).all()
     # Switched off, the term is not computed at all.
-    assert "judged_alpha" not in TimbreVAE(lambda_alpha=0, **FAST).fit(a, b).history_
+    history = TimbreVAE(lambda_alpha=0, **FAST).fit(a, b).history_
+    assert "judged_alpha" not in history and "judged_level" not in history
+
+
+def test_alpha_is_spaced_once_for_both_instruments_by_another_judge(two_instruments):
+    from sktimbre._alpha_spacing import POSITIONS, spacing_judge
+
+    a, b = two_instruments
+    spaced = TimbreVAE(**{**FAST, "calibrate_alpha": True}).fit(a, b)
+    curve, judgement = spaced.alpha_curve_, spaced.alpha_judgement_
+    assert curve.shape == judgement.shape == (2, len(POSITIONS))
+    assert np.isfinite(judgement).all()
+    # One spacing for renders from both instruments, ends fixed, monotone.
+    assert np.array_equal(curve[0], curve[1])
+    assert curve[0, 0] == 0.0 and curve[0, -1] == 1.0
+    assert np.all(np.diff(curve[0]) >= 0)
+    # The judge that spaces alpha is not the benchmarks' (EQ-invariant) one.
+    assert spacing_judge(22050).feature_set == "legacy"
+    # Switched off, alpha is linear and nothing is judged.
+    linear = TimbreVAE(**FAST).fit(a, b)
+    assert np.array_equal(linear.alpha_curve_, np.tile(POSITIONS, (2, 1)))
+    assert np.isnan(linear.alpha_judgement_).all()
+
+
+def test_transform_renders_at_the_spaced_alpha(tiny_vae, two_instruments):
+    import copy
+
+    a, _ = two_instruments
+    vae = copy.deepcopy(tiny_vae).set_params(keep_detail=0.0)
+    vae.alpha_curve_ = np.tile(np.linspace(0.0, 1.0, 11) ** 0.5, (2, 1))
+    # alpha 0.2 now renders what alpha sqrt(0.2) rendered unspaced.
+    spaced = vae.transform(a[0], alpha=0.2)
+    vae.alpha_curve_ = np.tile(np.linspace(0.0, 1.0, 11), (2, 1))
+    np.testing.assert_allclose(spaced, vae.transform(a[0], alpha=0.2 ** 0.5),
+                               atol=1e-5)
+    assert np.abs(spaced - vae.transform(a[0], alpha=0.2)).max() > 1e-3
