@@ -129,7 +129,7 @@ class TimbreVAE(BaseTimbreModel):
         share fades linearly to 0 as alpha moves half a step away from it,
         since that detail belongs to the source instrument. 1 reconstructs the
         input exactly at its own timbre; 0 always outputs the decoder alone.
-    calibrate_alpha : bool, default=True
+    calibrate_alpha : bool, default=False
         Space alpha so that the instrument heard moves evenly along it. After
         training, up to 6 training pieces per instrument (their first 2
         seconds) are rendered at alpha 0, 0.1, ..., 1 and judged by an
@@ -139,7 +139,11 @@ class TimbreVAE(BaseTimbreModel):
         both instruments' pieces, has risen by alpha's share of its whole
         rise (``alpha_curve_``). One spacing serves both instruments, so
         the same alpha stays one voice. The ends (0 and 1) do not change.
-        It adds some 20-40 seconds to ``fit`` on two CPU cores.
+        It adds some 20-40 seconds to ``fit`` on two CPU cores. Off by
+        default: on the development sources this judge hears the
+        synthesiser's own rendering (without the input's detail) as the
+        flute already at alpha 0.1, and the spacing it makes squeezes alpha
+        0.1-0.9 next to the input (docs/design.md).
     hidden : int, default=128
         Channels of the networks.
     n_harmonics : int, default=60
@@ -266,7 +270,7 @@ class TimbreVAE(BaseTimbreModel):
         lambda_adversarial=0.1,
         lambda_alpha=0.05,
         keep_detail=1.0,
-        calibrate_alpha=True,
+        calibrate_alpha=False,
         hidden=128,
         n_harmonics=60,
         n_noise_bands=64,
