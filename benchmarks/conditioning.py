@@ -8,7 +8,8 @@ held-out piece, one of these inputs is replaced on both sides by the mean of
 the two sides' values, and the blend gap (the LSD between the two alpha 0.5
 renderings, Griffin-Lim audio) is measured again: what is left with an input
 averaged is the gap the other inputs make. Pitch is never averaged (it is
-what the conversion keeps), and silent frames stay each input's own. The same fit, default parameters, random_state=0, on each source.
+what the conversion keeps), and silent frames stay each input's own. The
+same fit, default parameters, random_state=0, on each source.
 
     python benchmarks/conditioning.py [--source csound timgm6mb ...]
 """
