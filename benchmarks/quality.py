@@ -390,8 +390,8 @@ def write_source_sections(args, per_source, descriptions):
         "source's training clips judges the violin-to-flute outputs at alpha 1 "
         "(P(flute)) and the flute-to-violin outputs at alpha 0 (P(violin)). "
         "Pitch accuracy: pYIN raw pitch accuracy (50 cents) between input and "
-        "output, mean of both directions. Blend gap: blend_gap, the LSD between the alpha 0.5 "
-        "renderings of a violin piece and of its paired flute piece (for "
+        "output, mean of both directions. Blend gap: blend_gap, the LSD "
+        "between the alpha 0.5 renderings of a violin piece and of its paired flute piece (for "
         "identity, between the inputs). P(flute) at alpha 0.5 from A and from "
         f"B: the classifier on each side's alpha 0.5 rendering. {MCD_CONVENTION} "
         "Conversion speed covers spectrogram, model and Griffin-Lim.")
