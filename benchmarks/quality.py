@@ -385,16 +385,16 @@ def write_source_sections(args, per_source, descriptions):
         "gain, probability of the target, pitch accuracy and speed; for "
         "P(flute) at alpha 0.5 the farthest from 0.5), with the source it came "
         f"from.\n\n{summary}\n\n"
-        "P(target): an InstrumentClassifier (features that a fixed EQ cannot "
-        "move, so match-EQ's row stays near its source) trained on the "
-        "source's training clips judges the violin-to-flute outputs at alpha 1 "
-        "(P(flute)) and the flute-to-violin outputs at alpha 0 (P(violin)). "
-        "Pitch accuracy: pYIN raw pitch accuracy (50 cents) between input and "
-        "output, mean of both directions. Blend gap: blend_gap, the LSD "
-        "between the alpha 0.5 renderings of a violin piece and of its paired flute piece (for "
-        "identity, between the inputs). P(flute) at alpha 0.5 from A and from "
-        f"B: the classifier on each side's alpha 0.5 rendering. {MCD_CONVENTION} "
-        "Conversion speed covers spectrogram, model and Griffin-Lim.")
+        "P(target): an InstrumentClassifier (features that a fixed EQ cannot move, so "
+        "match-EQ's row stays near its source) trained on the source's training clips "
+        "judges the violin-to-flute outputs at alpha 1 (P(flute)) and the "
+        "flute-to-violin outputs at alpha 0 (P(violin)). Pitch accuracy: pYIN raw "
+        "pitch accuracy (50 cents) between input and output, mean of both directions. "
+        "Blend gap: blend_gap, the LSD between the alpha 0.5 renderings of a violin "
+        "piece and of its paired flute piece (for identity, between the inputs). "
+        "P(flute) at alpha 0.5 from A and from B: the classifier on each side's alpha "
+        f"0.5 rendering. {MCD_CONVENTION} Conversion speed covers spectrogram, model "
+        "and Griffin-Lim.")
     for source in sources:
         blend = "".join(
             f"\n\n![{name}: the same notes from violin and flute along alpha, "
