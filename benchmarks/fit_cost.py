@@ -62,10 +62,15 @@ def main():
         ["model", "training audio", "fit (s)", "epochs", "steps at most",
          "budget (s)", "fit / budget"], rows)
     print(table)
+    # One model's run writes a section of its own, so that the two models'
+    # fits are timed one at a time on an otherwise idle machine.
+    suffix = "" if args.model == "both" else f"-{args.model}"
+    label = "" if args.model == "both" else f", {args.model}"
     write_section(
-        "fit-cost-cpu",
-        "## Fit cost on four minutes per instrument (cpu)\n\n"
-        f"`python benchmarks/fit_cost.py --threads {args.threads}`: default "
+        f"fit-cost-cpu{suffix}",
+        f"## Fit cost on four minutes per instrument (cpu{label})\n\n"
+        f"`python benchmarks/fit_cost.py --model {args.model} --threads "
+        f"{args.threads}`: default "
         "parameters, random_state=0, through the Pipeline (spectrograms and "
         "pitch tracking included). The four minutes are the default data "
         "rendered with random_state 0 and 1 (48 + 48 clips of 5 s). "
