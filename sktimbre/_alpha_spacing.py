@@ -45,6 +45,27 @@ def even_steps(judgement):
     return np.interp(POSITIONS, share, POSITIONS)
 
 
+def unspaced():
+    """``(alpha_curve_, alpha_judgement_)`` of alpha in equal steps, with
+    nothing judged."""
+    return np.tile(POSITIONS, (2, 1)), np.full((2, len(POSITIONS)), np.nan)
+
+
+def judged_pieces(train, transformer):
+    """The first :data:`JUDGED_SECONDS` of each training clip's spectrogram
+    (a tensor), instrument A's then B's."""
+    frames = int(JUDGED_SECONDS * transformer.sr / transformer.hop_length) + 1
+    return [[c.spec[:, :frames] for c in train if c.domain == d] for d in (0, 1)]
+
+
+def position(alpha, curve, row):
+    """Where ``alpha`` lands by row ``row`` of a model's ``alpha_curve_``
+    (``alpha`` itself when the model has none)."""
+    if curve is None:
+        return float(alpha)
+    return float(np.interp(alpha, POSITIONS, curve[row]))
+
+
 def evenly(items, count):
     """Up to ``count`` of ``items``, spread evenly over the list."""
     if len(items) <= count:

@@ -13,11 +13,12 @@ from torch.optim.swa_utils import AveragedModel
 from ._alpha_spacing import (
     JUDGE_EXAMPLES,
     JUDGED_PIECES,
-    JUDGED_SECONDS,
-    POSITIONS,
     even_steps,
     evenly,
     judge_lines,
+    judged_pieces,
+    position,
+    unspaced,
 )
 from ._base import FIT_FRAMES, BaseTimbreModel
 from ._nn import (
@@ -531,13 +532,11 @@ class TimbreCycleGAN(BaseTimbreModel):
                 UserWarning,
                 stacklevel=4 + FIT_FRAMES,
             )
-        self.alpha_curve_ = np.tile(POSITIONS, (2, 1))
-        self.alpha_judgement_ = np.full((2, len(POSITIONS)), np.nan)
+        self.alpha_curve_, self.alpha_judgement_ = unspaced()
         if not self.calibrate_alpha:
             return
         transformer = self.spectrogram_
-        frames = int(JUDGED_SECONDS * transformer.sr / transformer.hop_length) + 1
-        real = [[c.spec[:, :frames] for c in train if c.domain == d] for d in (0, 1)]
+        real = judged_pieces(train, transformer)
         lines = []
         for domain, generator in ((0, self.generator_ab_), (1, self.generator_ba_)):
             pieces = evenly(real[domain], JUDGED_PIECES)
@@ -579,10 +578,7 @@ class TimbreCycleGAN(BaseTimbreModel):
     def _position(self, alpha, line):
         """Where ``alpha`` lies on a line from A's end (0) to B's (1); ``line``
         0 is walked by ``G`` (towards B), 1 by ``F`` (towards A)."""
-        curve = getattr(self, "alpha_curve_", None)
-        if curve is None:
-            return float(alpha)
-        return float(np.interp(alpha, POSITIONS, curve[line]))
+        return position(alpha, getattr(self, "alpha_curve_", None), line)
 
     # ---------------------------------------------------------- transform
     def _source_alpha(self, probability):

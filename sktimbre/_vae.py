@@ -9,12 +9,14 @@ from torch.nn import functional as F
 from ._alpha_spacing import (
     JUDGE_EXAMPLES,
     JUDGED_PIECES,
-    JUDGED_SECONDS,
     POSITIONS,
     even_steps,
     evenly,
     judge_paths,
+    judged_pieces,
     long_enough,
+    position,
+    unspaced,
 )
 from ._base import BaseTimbreModel
 from ._features import FEATURE_CONTEXT
@@ -538,16 +540,13 @@ class TimbreVAE(BaseTimbreModel):
     def _space_alpha(self, train):
         """Judge renders of training pieces along alpha; space alpha evenly
         as heard (``alpha_curve_``)."""
-        self.alpha_curve_ = np.tile(POSITIONS, (2, 1))
-        self.alpha_judgement_ = np.full((2, len(POSITIONS)), np.nan)
+        self.alpha_curve_, self.alpha_judgement_ = unspaced()
         if not self.calibrate_alpha:
             return
         transformer = self.spectrogram_
-        frames = int(JUDGED_SECONDS * transformer.sr / transformer.hop_length) + 1
-        real = [[c.spec[:, :frames].cpu().numpy() for c in train if c.domain == d]
-                for d in (0, 1)]
-        real = [[piece for piece in group if long_enough(piece, transformer)]
-                for group in real]
+        real = [[piece.cpu().numpy() for piece in group
+                 if long_enough(piece, transformer)]
+                for group in judged_pieces(train, transformer)]
         if min(len(group) for group in real) < 2:
             return
         # The curve is linear while the renders are made: they are judged at
@@ -565,10 +564,8 @@ class TimbreVAE(BaseTimbreModel):
 
     def _position(self, alpha):
         """The alpha the decoder renders for the ``alpha`` asked for."""
-        curve = getattr(self, "alpha_curve_", None)
-        if curve is None:
-            return float(alpha)
-        return float(np.interp(alpha, POSITIONS, curve[0]))
+        # Both rows of the curve are the same spacing.
+        return position(alpha, getattr(self, "alpha_curve_", None), 0)
 
     def _conversion_margin(self):
         # The decoder reads latents and content features around each frame;

@@ -22,6 +22,13 @@ def _pyplot():
     return plt
 
 
+def _db_spectrogram(y, n_fft, hop_length):
+    """dB magnitude of ``y``'s STFT, relative to 1, not clipped."""
+    return librosa.amplitude_to_db(
+        np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop_length)), ref=1.0,
+        top_db=None)
+
+
 def plot_spectrogram(y, *, sr=22050, ax=None, title=None, n_fft=1024, hop_length=256):
     """Draw one clip's dB spectrogram on ``ax`` (a new figure when omitted).
 
@@ -34,9 +41,7 @@ def plot_spectrogram(y, *, sr=22050, ax=None, title=None, n_fft=1024, hop_length
     plt = _pyplot()
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3))
-    db = librosa.amplitude_to_db(
-        np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop_length)), ref=1.0,
-        top_db=None)
+    db = _db_spectrogram(y, n_fft, hop_length)
     librosa.display.specshow(np.maximum(db, db.max() - 80), sr=sr,
                              hop_length=hop_length, x_axis="time", y_axis="hz", ax=ax)
     if title:
@@ -147,9 +152,7 @@ def plot_blend_grid(piece_a, piece_b, rendered_a, rendered_b, *, sr=22050, path=
             + [(f"{label}, alpha = {alpha:g}", rendered[alpha]) for alpha in alphas]
             for label, piece, rendered in zip(labels, (piece_a, piece_b),
                                               (rendered_a, rendered_b))]
-    dbs = [[librosa.amplitude_to_db(
-        np.abs(librosa.stft(np.asarray(audio, dtype=np.float32), n_fft=n_fft,
-                            hop_length=hop_length)), ref=1.0, top_db=None)
+    dbs = [[_db_spectrogram(np.asarray(audio, dtype=np.float32), n_fft, hop_length)
             for _, audio in row] for row in rows]
     vmax = max(float(db.max()) for row in dbs for db in row)
     vmin = vmax - top_db
