@@ -1,19 +1,18 @@
-"""What every timbre model shares: parameters, fit and its training loop
-(validation split, early stopping, best-weight snapshots, progress) and
+"""What every timbre model shares: parameters, fit (input forms, the
+validation split, random crops; the loop and its callbacks are in
+:mod:`sktimbre._training` and :mod:`sktimbre._training_callbacks`) and
 devices. Conversion is in :mod:`sktimbre._conversion`, input forms in
 :mod:`sktimbre._inputs`, saving and pickling in :mod:`sktimbre._storage`.
 Subclasses hold only their networks and losses."""
 
 import copy
 import numbers
-import time
 import warnings
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
-from tqdm.auto import tqdm
 
 from ._conversion import ConversionMixin
 from ._device import limit_threads, resolve_device
@@ -23,15 +22,19 @@ from ._sklearn_compat import Interval, InvalidParameterError, fit_context
 from ._spectrogram import SpectrogramTransformer
 from ._spectrogram_array import carried_transformer
 from ._storage import StorageMixin
+from ._training import FIT_FRAMES, TrainingLoop
+from ._training_callbacks import (
+    EarlyStopping,
+    KeepBestWeights,
+    MaxTime,
+    ProgressBar,
+    WarnOnInterrupt,
+)
 from ._validation import as_plain, check_clips, split_instruments
-from .exceptions import TrainingInterrupted
+from .callbacks import Callback
 
 __all__ = ["BaseTimbreModel"]
 
-# Frames between fit's body and fit's caller: fit, limit_threads' wrapper and
-# fit_context's. A warning raised in a method fit calls points at the caller
-# with stacklevel=2 + FIT_FRAMES (one more per call in between).
-FIT_FRAMES = 3
 
 
 class BaseTimbreModel(ConversionMixin, StorageMixin, BaseEstimator):
@@ -73,6 +76,7 @@ class BaseTimbreModel(ConversionMixin, StorageMixin, BaseEstimator):
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "callbacks": [list, None],
     }
 
     # ------------------------------------------------------------- inputs
@@ -154,6 +158,7 @@ class BaseTimbreModel(ConversionMixin, StorageMixin, BaseEstimator):
         >>> labelled.fit(bright + pure, ["b", "b", "p", "p"]).classes_.tolist()
         ['b', 'p']
         """
+        callbacks = self._checked_callbacks()
         warm = self._is_warm()
         self.device_ = resolve_device(self.device)
         transformer, specs_a, specs_b = self._resolve_fit_inputs(X, y)
@@ -175,23 +180,12 @@ class BaseTimbreModel(ConversionMixin, StorageMixin, BaseEstimator):
                 # Continue the random streams and the weights where the last
                 # fit stopped, so a resumed fit equals an uninterrupted one.
                 torch.set_rng_state(self._torch_rng_state_)
-                # The weights the user holds are the last good ones should
-                # the first loss of this fit be NaN (a CycleGAN holds its
-                # averaged generators, not the last step's).
-                self._best_state_ = self._weights()
-                self._load_weights(getattr(self, "_resume_state_", None))
             else:
                 torch.manual_seed(self._torch_seed_)
                 self._build_networks(train)
                 self.history_ = {"epoch": [], "train_loss": [], "valid_loss": []}
-                # The initial weights are the last good ones until an epoch
-                # ends, should the first loss already be NaN.
-                self.best_epoch_ = 0
-                self._best_state_ = self._weights()
-                self._best_loss_ = np.inf
-            self._resume_state_ = None
             try:
-                self._train(train, valid)
+                TrainingLoop(self, callbacks, train, valid, warm_start=warm).run()
             finally:
                 self._torch_rng_state_ = torch.get_rng_state()
         return self
@@ -254,68 +248,6 @@ class BaseTimbreModel(ConversionMixin, StorageMixin, BaseEstimator):
         return max(1, int(np.ceil(sum(c.n_frames for c in train) / crop /
                                   self.batch_size)))
 
-    def _train(self, train, valid):
-        crop = self._crop_length(train + valid)
-        steps = self._steps_per_epoch(train, crop)
-        valid_batches = self._fixed_batches(valid, crop) if valid else []
-        start = time.perf_counter()
-        no_change = 0
-        first = len(self.history_["epoch"])
-        # Whether the current weights are the best-epoch snapshot, so that a
-        # copy of the last weights is needed only when they differ.
-        current_is_best = False
-        bar = tqdm(range(first, first + self.max_epochs), disable=not self.verbose,
-                   desc=type(self).__name__, unit="epoch")
-        try:
-            for epoch in bar:
-                current_is_best = False
-                self._start_epoch(epoch - first)
-                self._set_train_mode(True)
-                totals = {}
-                for _ in range(steps):
-                    losses = self._training_step(self._sample_batch(train, crop))
-                    for name, value in losses.items():
-                        totals[name] = totals.get(name, 0.0) + value / steps
-                valid_loss = self._validation_loss(valid_batches) if valid else np.nan
-                self._record(epoch, totals, valid_loss)
-                bar.set_postfix(loss=f"{totals['loss']:.4f}",
-                                **({"valid": f"{valid_loss:.4f}"} if valid else {}))
-                # Without held-out clips the training loss ranks the epochs.
-                ranking_loss = valid_loss if valid else totals["loss"]
-                if ranking_loss < self._best_loss_ - 1e-4:
-                    self._best_loss_ = ranking_loss
-                    self._best_state_ = self._snapshot()
-                    current_is_best = True
-                    no_change = 0
-                else:
-                    no_change += 1
-                    if not self._keeps_best_epoch:
-                        self._best_state_ = self._snapshot()
-                        current_is_best = True
-                if valid and no_change >= self.n_iter_no_change:
-                    break
-                if self.max_time is not None and (
-                    time.perf_counter() - start > self.max_time
-                ):
-                    break
-        except KeyboardInterrupt:
-            warnings.warn(
-                "Training was interrupted; the best weights so far were kept "
-                f"(epoch {self.best_epoch_ if hasattr(self, 'best_epoch_') else 0})"
-                ". Call fit again with warm_start=True to continue.",
-                TrainingInterrupted,
-                stacklevel=2 + FIT_FRAMES,
-            )
-        finally:
-            bar.close()
-            if not current_is_best:
-                # A warm fit goes on from here, not from the best epoch.
-                self._resume_state_ = self._weights()
-            self._restore_best()
-        self._after_training(train, valid_batches)
-        self.n_epochs_ = len(self.history_["epoch"])
-        self.fit_time_ = time.perf_counter() - start
-
     def _training_step(self, batch):
         losses = self._training_losses(batch)
         self._optimize(losses["loss"], self._optimizers(self._loss_optimizer_names))
@@ -344,18 +276,6 @@ class BaseTimbreModel(ConversionMixin, StorageMixin, BaseEstimator):
         names = self._optimizer_names if names is None else names
         return [getattr(self, name) for name in names]
 
-    def _record(self, epoch, totals, valid_loss):
-        self.history_["epoch"].append(epoch + 1)
-        self.history_["train_loss"].append(totals["loss"])
-        self.history_["valid_loss"].append(float(valid_loss))
-        for name, value in totals.items():
-            if name != "loss":
-                self.history_.setdefault(name, []).append(value)
-
-    def _snapshot(self):
-        self.best_epoch_ = len(self.history_["epoch"])
-        return self._weights()
-
     def _weights(self):
         return {
             name: copy.deepcopy(getattr(self, name).state_dict())
@@ -373,12 +293,34 @@ class BaseTimbreModel(ConversionMixin, StorageMixin, BaseEstimator):
         for name in self._module_names:
             getattr(self, name).train(mode)
 
-    def _start_epoch(self, index):
-        """Hook called before each epoch; ``index`` counts this fit's epochs
-        from 0."""
+    def _default_callbacks(self):
+        """The callbacks every fit runs, before the user's ``callbacks``.
 
-    def _after_training(self, train, valid_batches):
-        """Hook for measurements taken once training ended."""
+        Early stopping reads the best loss before the snapshot updates it;
+        a subclass's additions come after the snapshot's."""
+        callbacks = [
+            ProgressBar(self.verbose),
+            EarlyStopping(self.n_iter_no_change),
+            KeepBestWeights(self._keeps_best_epoch),
+            WarnOnInterrupt(),
+        ]
+        if self.max_time is not None:
+            callbacks.append(MaxTime(self.max_time))
+        return callbacks
+
+    def _checked_callbacks(self):
+        user = [] if self.callbacks is None else list(self.callbacks)
+        for index, callback in enumerate(user):
+            if not isinstance(callback, Callback):
+                raise TypeError(
+                    f"callbacks[{index}] is a {type(callback).__name__}, not a "
+                    "sktimbre.callbacks.Callback; pass instances of Callback "
+                    "subclasses, such as LRScheduler('StepLR', step_size=10).")
+        return self._default_callbacks() + user
+
+    def _after_training(self, loop):
+        """Hook for measurements taken once training ended; ``loop`` is the
+        finished :class:`~sktimbre._training.TrainingLoop`."""
 
     # ------------------------------------------------------ device, params
     def _ensure_device(self):

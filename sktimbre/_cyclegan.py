@@ -3,12 +3,9 @@ with alpha moving one voice along the line from a piece to its translation."""
 
 import numbers
 import warnings
-from functools import partial
 
 import numpy as np
 import torch
-from torch.nn import functional as F
-from torch.optim.swa_utils import AveragedModel
 
 from ._alpha_spacing import (
     JUDGE_EXAMPLES,
@@ -20,15 +17,17 @@ from ._alpha_spacing import (
     position,
     unspaced,
 )
-from ._base import FIT_FRAMES, BaseTimbreModel
+from ._base import BaseTimbreModel
+from ._cyclegan_losses import CycleGANLossMixin
 from ._nn import (
     FrameClassifier,
     GatedResidualGenerator,
     PatchDiscriminator,
     context_frames,
-    frame_loudness,
 )
 from ._sklearn_compat import Interval
+from ._training import FIT_FRAMES
+from ._training_callbacks import LinearLRDecay, WeightAverage
 
 __all__ = ["TimbreCycleGAN"]
 
@@ -37,7 +36,7 @@ __all__ = ["TimbreCycleGAN"]
 _MAX_RESIDUAL_BLOCKS = 24
 
 
-class TimbreCycleGAN(BaseTimbreModel):
+class TimbreCycleGAN(CycleGANLossMixin, BaseTimbreModel):
     """CycleGAN that translates between two instruments and blends them by alpha.
 
     Two generators translate normalised log-magnitude spectrograms, ``G``
@@ -176,6 +175,13 @@ class TimbreCycleGAN(BaseTimbreModel):
         Seeds weights and crops; an int makes CPU fits reproducible.
     verbose : int, default=0
         Show a progress bar with the losses.
+    callbacks : list of Callback, optional
+        :class:`~sktimbre.callbacks.Callback` instances called at each
+        training event after the model's own (progress, best weights, early
+        stopping, ``max_time``, Ctrl-C), for example
+        ``[LRScheduler("StepLR", step_size=10, gamma=0.5)]`` for a schedule
+        or an :class:`~sktimbre.callbacks.EpochLogger`. See
+        :mod:`sktimbre.callbacks`.
 
     Attributes
     ----------
@@ -305,6 +311,7 @@ class TimbreCycleGAN(BaseTimbreModel):
         warm_start=False,
         random_state=None,
         verbose=0,
+        callbacks=None,
     ):
         self.width = width
         self.n_residual_blocks = n_residual_blocks
@@ -333,6 +340,7 @@ class TimbreCycleGAN(BaseTimbreModel):
         self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
 
     # ----------------------------------------------------------- networks
     def _build_networks(self, train):
@@ -365,160 +373,24 @@ class TimbreCycleGAN(BaseTimbreModel):
         self.discriminator_optimizer_ = torch.optim.Adam(
             parameters(self._discriminator_names), lr=self.lr, betas=betas)
 
-    def _start_epoch(self, index):
-        # Linear decay over the last lr_decay_epochs of this fit: 1 until
-        # then, then (decay - 1) / decay, ..., 1 / decay.
-        remaining = self.max_epochs - index
-        scale = 1.0 if self.lr_decay_epochs == 0 else min(
-            1.0, remaining / self.lr_decay_epochs)
-        for optimizer in self._optimizers():
-            for group in optimizer.param_groups:
-                group["lr"] = self.lr * scale
-        if index == 0 and self.ema_decay > 0:
-            self._generator_average = {
-                name: AveragedModel(getattr(self, name), device=self.device_,
-                                    avg_fn=partial(_moving_average, self.ema_decay))
-                for name in self._generator_names}
-            # A warm fit goes on with the average the last fit left (its
-            # count of steps included), so a resumed fit equals an
-            # uninterrupted one.
-            saved = getattr(self, "_average_state_", None) if self._is_warm() else None
-            for name, state in (saved or {}).items():
-                self._generator_average[name].load_state_dict(state)
-        if index == 0:
-            self._steps_this_fit = 0
-
-    def _training_step(self, batch):
-        losses = super()._training_step(batch)
-        self._steps_this_fit = getattr(self, "_steps_this_fit", 0) + 1
-        for name, average in getattr(self, "_generator_average", {}).items():
-            average.update_parameters(getattr(self, name))
-        return losses
-
-    def _judges(self, trainable):
-        for name in self._discriminator_names:
-            getattr(self, name).requires_grad_(trainable)
-
-    # ------------------------------------------------------------- losses
-    def _training_losses(self, batch):
-        """Update the discriminators, then return the generators' losses.
-
-        The base class steps the generators' optimiser with ``"loss"``; the
-        judges take their own least-squares step here first, on the current
-        translations detached from the generators.
-        """
-        is_b = batch.domain > 0.5
-        real_a, real_b = batch.spec[~is_b], batch.spec[is_b]
-        n_a, n_b = len(real_a), len(real_b)
-        # Each generator sees the other instrument (to translate) and its own
-        # (for the identity loss) in one call: fewer, larger convolutions.
-        fake_b, same_b = self.generator_ab_(torch.cat([real_a, real_b])).split(
-            [n_a, n_b])
-        fake_a, same_a = self.generator_ba_(torch.cat([real_b, real_a])).split(
-            [n_b, n_a])
-        cycled_a = self.generator_ba_(fake_b)
-        cycled_b = self.generator_ab_(fake_a)
-
-        self._judges(True)
-        judged = [
-            (self.discriminator_a_, real_a, fake_a),
-            (self.discriminator_b_, real_b, fake_b),
-        ]
-        if self.second_adversarial:
-            judged += [
-                (self.discriminator_a2_, real_a, cycled_a),
-                (self.discriminator_b2_, real_b, cycled_b),
-            ]
-        discriminator = sum(
-            _judged_loss(judge, real, fake.detach()) for judge, real, fake in judged
-        ) / len(judged)
-        frame_domain = batch.domain[:, None].expand(-1, batch.spec.shape[-1])
-        domain = F.binary_cross_entropy_with_logits(
-            self.domain_classifier_(batch.spec), frame_domain)
-        self._optimize(discriminator + domain, self._optimizers(
-            ("discriminator_optimizer_",)))
-
-        # The judges are fixed while the generators learn to fool them.
-        self._judges(False)
-        adversarial = 0.5 * (
-            _least_squares(self.discriminator_b_(fake_b), 1.0)
-            + _least_squares(self.discriminator_a_(fake_a), 1.0)
-        )
-        cycle = 0.5 * (F.l1_loss(cycled_a, real_a) + F.l1_loss(cycled_b, real_b))
-        identity = 0.5 * (F.l1_loss(same_b, real_b) + F.l1_loss(same_a, real_a))
-        # Both content losses compare log magnitudes: undo the normalisation
-        # once per tensor.
-        log_a, log_b, log_fake_b, log_fake_a = (
-            self.spectrogram_._denormalise(spec)
-            for spec in (real_a, real_b, fake_b, fake_a))
-        pitch = 0.5 * (
-            self._contrast_lost(log_a, log_fake_b, batch, ~is_b)
-            + self._contrast_lost(log_b, log_fake_a, batch, is_b)
-        )
-        loudness = 0.5 * (_loudness_moved(log_a, log_fake_b)
-                          + _loudness_moved(log_b, log_fake_a))
-        losses = {"adversarial": adversarial, "cycle": cycle, "identity": identity,
-                  "pitch": pitch, "loudness": loudness}
-        total = adversarial + self.lambda_cycle * cycle + (
-            self.lambda_identity * identity) + self.lambda_pitch * pitch + (
-            self.lambda_loudness * loudness)
-        if self.second_adversarial:
-            second = 0.5 * (
-                _least_squares(self.discriminator_a2_(cycled_a), 1.0)
-                + _least_squares(self.discriminator_b2_(cycled_b), 1.0)
-            )
-            losses["second_adversarial"] = second
-            total = total + second
-        self._judges(True)
-        return {"loss": total, **losses, "discriminator": discriminator.detach(),
-                "domain": domain.detach()}
-
-    def _contrast_lost(self, real, fake, batch, rows):
-        """Harmonic contrast of ``real`` that ``fake`` lost, in nepers,
-        weighted by how periodic each frame is; both are log magnitudes."""
-        # Row centre frequencies, linear or mel alike.
-        centres = torch.as_tensor(self.spectrogram_.frequencies_, dtype=real.dtype,
-                                  device=real.device)
-        f0, periodicity = batch.f0[rows], batch.features[rows, 1]
-        kept, wanted = (_harmonic_contrast(spec, f0, centres) for spec in (fake, real))
-        return (periodicity * F.relu(wanted - kept)).mean()
+    def _default_callbacks(self):
+        """The base's, then the learning-rate decay and the generators'
+        moving average, which ends training after the best-weight
+        snapshot has ended it."""
+        callbacks = super()._default_callbacks()
+        if self.lr_decay_epochs > 0:
+            callbacks.append(LinearLRDecay(self.lr_decay_epochs, self.max_epochs))
+        callbacks.append(WeightAverage(self._generator_names, self.ema_decay))
+        return callbacks
 
     @torch.no_grad()
-    def _validation_loss(self, batches):
-        """Held-out cycle plus identity L1: how faithfully pieces come back."""
-        self._set_train_mode(False)
-        total = 0.0
-        for batch in batches:
-            is_b = batch.domain > 0.5
-            errors = []
-            for real, there, back in (
-                (batch.spec[~is_b], self.generator_ab_, self.generator_ba_),
-                (batch.spec[is_b], self.generator_ba_, self.generator_ab_),
-            ):
-                if len(real):
-                    errors.append(F.l1_loss(back(there(real)), real))
-                    errors.append(F.l1_loss(back(real), real))
-            total += float(sum(errors) / len(errors)) / len(batches)
-        return total
-
-    @torch.no_grad()
-    def _after_training(self, train, valid_batches):
-        """Keep the averaged generators, then space alpha along the lines as
-        an instrument judge hears them."""
-        averages = self.__dict__.pop("_generator_average", {})
-        self._average_state_ = {name: average.state_dict()
-                                for name, average in averages.items()} or None
-        if averages and self._resume_state_ is None:
-            # Training goes on from the last step's weights, not the average.
-            self._resume_state_ = self._weights()
-        for name, average in averages.items():
-            for parameter, value in zip(getattr(self, name).parameters(),
-                                        average.module.parameters()):
-                parameter.copy_(value)
+    def _after_training(self, loop):
+        """Space alpha along the lines as an instrument judge hears them,
+        once the averaged generators are in place."""
+        train = loop.train
         self._set_train_mode(False)
         self.change_db_ = self._measured_change(train)
-        steps = self.__dict__.pop("_steps_this_fit", 0)
-        if steps >= _JUDGED_AFTER_STEPS and (
+        if loop.n_steps >= _JUDGED_AFTER_STEPS and (
                 self.change_db_.min() < _LEAST_CHANGE_DB):
             warnings.warn(
                 "The generators barely change their input: a full translation "
@@ -616,68 +488,3 @@ _CHANGE_FRAMES = 512
 _LEAST_CHANGE_DB = 1.0
 # Fits of fewer steps (smoke tests) are too short to be expected to move.
 _JUDGED_AFTER_STEPS = 100
-
-_CONTRAST_HARMONICS = 6
-_CONTRAST_DECAY = 0.8
-# Two instruments playing the same notes differ in level by a few dB, so
-# only a loudness change beyond this many nepers (about 6 dB) costs.
-_LOUDNESS_SLACK = 0.7
-
-
-def _harmonic_contrast(log_magnitude, f0, centres):
-    """Decay-weighted sum over harmonics k of the log magnitude at k * f0
-    minus that at (k - 1/2) * f0, per frame.
-
-    ``log_magnitude`` is (batch, n_rows, T), ``f0`` (batch, T) in Hz and
-    ``centres`` the rows' centre frequencies (linear or mel); returns
-    (batch, T).
-    """
-    total = torch.zeros_like(f0)
-    for k in range(1, _CONTRAST_HARMONICS + 1):
-        weight = _CONTRAST_DECAY ** (k - 1)
-        audible = (f0 * k < centres[-2]).to(f0.dtype)
-        peak = _at_frequency(log_magnitude, f0 * k, centres)
-        trough = _at_frequency(log_magnitude, f0 * (k - 0.5), centres)
-        total = total + weight * audible * (peak - trough)
-    return total
-
-
-def _at_frequency(values, hz, centres):
-    """``values`` (batch, n_rows, T) interpolated linearly between the rows
-    whose centre frequencies bracket ``hz`` (batch, T)."""
-    upper = torch.searchsorted(centres, hz.contiguous()).clamp(1, len(centres) - 1)
-    lower = upper - 1
-    frac = ((hz - centres[lower]) / (centres[upper] - centres[lower])).clamp(0, 1)
-    low_values = values.gather(1, lower[:, None]).squeeze(1)
-    high_values = values.gather(1, upper[:, None]).squeeze(1)
-    return low_values + frac * (high_values - low_values)
-
-
-def _loudness_moved(real, fake):
-    """Mean change of frame loudness from ``real`` to ``fake`` (log
-    magnitudes, batch, n_rows, T) beyond the slack, in nepers: the log of a
-    frame's summed power, halved."""
-    moved = [frame_loudness(log_magnitude) for log_magnitude in (real, fake)]
-    return F.relu((moved[1] - moved[0]).abs() - _LOUDNESS_SLACK).mean()
-
-
-def _judged_loss(judge, real, fake):
-    """Least-squares loss of a judge that should score ``real`` 1 and
-    ``fake`` 0, from one call on both."""
-    scores = judge(torch.cat([real, fake]))
-    return _least_squares(scores[:len(real)], 1.0) + _least_squares(
-        scores[len(real):], 0.0)
-
-
-def _moving_average(decay, average, value, n_averaged):
-    """One step of an exponential moving average whose decay grows to
-    ``decay`` with the number of steps averaged (as TensorFlow's moving
-    averages with a step count do): a young average forgets faster, so a
-    short fit is not held at its start."""
-    # Tensor arithmetic throughout: reading the count back would stall a GPU.
-    step_decay = (n_averaged / (n_averaged + 9.0)).clamp(max=decay)
-    return average + (1.0 - step_decay).to(average.dtype) * (value - average)
-
-
-def _least_squares(scores, target):
-    return (scores - target).pow(2).mean()

@@ -193,6 +193,13 @@ class TimbreVAE(BaseTimbreModel):
         Seeds weights, crops and noise; an int makes CPU fits reproducible.
     verbose : int, default=0
         Show a progress bar with the losses.
+    callbacks : list of Callback, optional
+        :class:`~sktimbre.callbacks.Callback` instances called at each
+        training event after the model's own (progress, best weights, early
+        stopping, ``max_time``, Ctrl-C), for example
+        ``[LRScheduler("StepLR", step_size=10, gamma=0.5)]`` for a schedule
+        or an :class:`~sktimbre.callbacks.EpochLogger`. See
+        :mod:`sktimbre.callbacks`.
 
     Attributes
     ----------
@@ -292,6 +299,7 @@ class TimbreVAE(BaseTimbreModel):
         warm_start=False,
         random_state=None,
         verbose=0,
+        callbacks=None,
     ):
         self.latent_dim = latent_dim
         self.encoder = encoder
@@ -319,6 +327,7 @@ class TimbreVAE(BaseTimbreModel):
         self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
 
     # ----------------------------------------------------------- networks
     def _build_networks(self, train):
@@ -523,8 +532,9 @@ class TimbreVAE(BaseTimbreModel):
         return total
 
     @torch.no_grad()
-    def _after_training(self, train, valid_batches):
+    def _after_training(self, loop):
         """How much instrument identity is left in the latent: 0.5 is none."""
+        train, valid_batches = loop.train, loop.valid_batches
         self._set_train_mode(False)
         batches = valid_batches or self._fixed_batches(train, self._crop_length(train))
         correct, count = 0.0, 0

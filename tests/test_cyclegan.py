@@ -7,8 +7,10 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from sktimbre import Spectrogram, SpectrogramTransformer, TimbreCycleGAN, convert
-from sktimbre._cyclegan import _LOUDNESS_SLACK, _loudness_moved, _moving_average
+from sktimbre._cyclegan_losses import _LOUDNESS_SLACK, _loudness_moved
 from sktimbre._nn import GatedResidualGenerator, PatchDiscriminator
+from sktimbre._training_callbacks import moving_average
+from sktimbre.callbacks import Callback
 
 from .conftest import harmonic_tone, median_cents_moved
 
@@ -260,7 +262,7 @@ def test_parameters_are_validated(two_instruments):
 
 
 def test_harmonic_contrast_falls_when_troughs_fill(two_instruments):
-    from sktimbre._cyclegan import _harmonic_contrast
+    from sktimbre._cyclegan_losses import _harmonic_contrast
 
     a, _ = two_instruments
     spec = SpectrogramTransformer(device="cpu").fit(a)
@@ -283,20 +285,24 @@ def test_learning_rate_decays_over_the_last_epochs_of_each_fit(two_instruments):
     a, b = two_instruments
     seen = []
 
-    class Recording(TimbreCycleGAN):
-        def _start_epoch(self, index):
-            super()._start_epoch(index)
-            seen.append([g["lr"] for o in self._optimizers() for g in o.param_groups])
+    class Recording(Callback):
+        def on_epoch_begin(self, model, loop):
+            seen.append([g["lr"] for o in model._optimizers() for g in o.param_groups])
 
-    gan = Recording(**{**FAST, "max_epochs": 4, "lr": 1e-3, "lr_decay_epochs": 2})
+    gan = TimbreCycleGAN(**{**FAST, "max_epochs": 4, "lr": 1e-3, "lr_decay_epochs": 2,
+                            "callbacks": [Recording()]})
     gan.fit(a, b)
     assert np.allclose(seen, [[1e-3] * 2, [1e-3] * 2, [1e-3] * 2, [5e-4] * 2])
     # A warm fit decays over its own epochs again, from lr.
     seen.clear()
     gan.set_params(warm_start=True, max_epochs=2).fit(a, b)
     assert np.allclose(seen, [[1e-3] * 2, [5e-4] * 2])
+    # Without decay, a warm fit trains at lr again, not where the decay ended.
     seen.clear()
-    Recording(**{**FAST, "lr": 1e-3, "lr_decay_epochs": 0}).fit(a, b)
+    gan.set_params(lr_decay_epochs=0).fit(a, b)
+    assert np.allclose(seen, [[1e-3] * 2, [1e-3] * 2])
+    seen.clear()
+    TimbreCycleGAN(**FAST, lr=1e-3, callbacks=[Recording()]).fit(a, b)
     assert np.allclose(seen, [[1e-3] * 2, [1e-3] * 2])
 
 
@@ -319,33 +325,36 @@ def test_generators_kept_are_the_moving_average_of_their_weights(two_instruments
     a, b = two_instruments
     last = {}
 
-    class Recording(TimbreCycleGAN):
-        def _after_training(self, train, valid_batches):
+    class Recording(Callback):
+        # Called after the model's own callbacks have ended training, the
+        # average among them: record the last step's weights before that.
+        def on_epoch_end(self, model, loop):
             for name in ("generator_ab_", "discriminator_b_"):
                 last[name] = [p.detach().clone()
-                              for p in getattr(self, name).parameters()]
-            super()._after_training(train, valid_batches)
+                              for p in getattr(model, name).parameters()]
 
-    averaged = Recording(**FAST).fit(a, b)
+    averaged = TimbreCycleGAN(**FAST, callbacks=[Recording()]).fit(a, b)
     # The kept generator differs from the last step's; the judges do not.
     kept = list(averaged.generator_ab_.parameters())
     assert not all(torch.equal(k, v) for k, v in zip(kept, last["generator_ab_"]))
     assert all(torch.equal(k, v) for k, v in
                zip(averaged.discriminator_b_.parameters(), last["discriminator_b_"]))
     # No averaging: the last step's weights, and the same training otherwise.
-    plain = Recording(**{**FAST, "ema_decay": 0.0}).fit(a, b)
+    plain = TimbreCycleGAN(**FAST, ema_decay=0.0, callbacks=[Recording()]).fit(a, b)
     assert all(torch.equal(k, v) for k, v in
                zip(plain.generator_ab_.parameters(), last["generator_ab_"]))
     assert plain.history_["cycle"] == averaged.history_["cycle"]
-    assert "_generator_average" not in averaged.__dict__
+    # The average is fitted state a warm fit goes on with, not a live module.
+    assert set(averaged._average_state_) == {"generator_ab_", "generator_ba_"}
+    assert plain._average_state_ is None
 
 
 def test_young_moving_average_forgets_faster():
     average, value = torch.zeros(3), torch.ones(3)
     # After one step averaged, the new value has weight 0.9; later 1 - decay.
-    assert torch.allclose(_moving_average(0.99, average, value, torch.tensor(1.0)),
+    assert torch.allclose(moving_average(0.99, average, value, torch.tensor(1.0)),
                           torch.full((3,), 0.9))
-    assert torch.allclose(_moving_average(0.99, average, value, torch.tensor(5000.0)),
+    assert torch.allclose(moving_average(0.99, average, value, torch.tensor(5000.0)),
                           torch.full((3,), 0.01))
 
 
