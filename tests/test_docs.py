@@ -17,7 +17,8 @@ import sktimbre
 ROOT = Path(__file__).resolve().parent.parent
 # Public modules whose ``__all__`` the API reference and this test cover, besides
 # the package's own ``__all__``.
-MODULES = ("sktimbre.metrics", "sktimbre.io", "sktimbre.datasets", "sktimbre.plotting")
+MODULES = ("sktimbre.metrics", "sktimbre.io", "sktimbre.datasets", "sktimbre.plotting",
+           "sktimbre.callbacks")
 # Estimator methods that need an example wherever our code defines them.
 METHODS = ("fit", "transform", "inverse_transform", "save", "load")
 _EXAMPLES = re.compile(r"^Examples\n-{8,}\n(?P<body>.*?)(?=^\S[^\n]*\n-{3,}\n|\Z)",
