@@ -128,7 +128,9 @@ class TimbreCycleGAN(CycleGANLossMixin, BaseTimbreModel):
         image CycleGAN recipe does; 0 keeps ``lr`` throughout. On the
         default data it brought pieces back closer through both generators
         but moved flute to violin less well; ``ema_decay`` settles the end
-        of training without that cost.
+        of training without that cost. The decay is a ``LambdaLR`` that
+        sets the rate every epoch: leave it at 0 when ``callbacks`` hold a
+        schedule of your own (an :class:`~sktimbre.callbacks.LRScheduler`).
     ema_decay : float in [0, 1), default=0.99
         The generators kept after training are an exponential moving average
         of their weights over the training steps, with this decay per step

@@ -170,3 +170,24 @@ def test_a_model_fitted_with_a_schedule_copies_and_pickles_cleanly(cls, pair):
     for twin in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
         np.testing.assert_array_equal(twin.transform(a[0], alpha=1.0),
                                       model.transform(a[0], alpha=1.0))
+
+
+@MODELS
+def test_a_saved_model_goes_on_with_its_schedule_after_load(cls, pair, tmp_path):
+    a, b = pair
+
+    def halving():
+        return [LRScheduler("StepLR", step_size=1, gamma=0.5)]
+
+    whole = quick(cls, max_epochs=4, callbacks=halving()).fit(a, b)
+    first = quick(cls, max_epochs=2, warm_start=True,
+                  callbacks=halving()).fit(a, b)
+    # The file holds parameters and fitted state, not code to call.
+    with pytest.raises(TypeError, match="callbacks/0 is a LRScheduler.*joblib"):
+        first.save(tmp_path / "first.skt")
+    path = first.set_params(callbacks=None).save(tmp_path / "first.skt")
+    resumed = cls.load(path).set_params(callbacks=halving())
+    resumed.fit(a, b)
+    assert resumed.history_["lr"] == whole.history_["lr"]
+    assert resumed.history_["train_loss"] == whole.history_["train_loss"]
+    assert same_weights(weights(resumed), weights(whole))
