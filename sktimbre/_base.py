@@ -36,13 +36,13 @@ from .callbacks import Callback
 __all__ = ["BaseTimbreModel"]
 
 
-
 class BaseTimbreModel(ConversionMixin, StorageMixin, BaseEstimator):
     """Base class of the timbre models; not for direct use.
 
     Subclasses define ``_build_networks``, ``_training_losses``,
-    ``_convert_chunk`` and ``_conversion_margin`` and list their modules in
-    ``_module_names``.
+    ``_validation_loss``, ``_convert_chunk`` and ``_conversion_margin``, list
+    their modules in ``_module_names``, and may add callbacks of their own
+    in ``_default_callbacks``.
     """
 
     _module_names = ()
