@@ -217,37 +217,6 @@ class BaseTimbreModel(ConversionMixin, StorageMixin, BaseEstimator):
             train += [group[i] for i in order[n_valid:]]
         return train, valid
 
-    def _crop_length(self, clips):
-        return int(min(self.crop_frames, min(c.n_frames for c in clips)))
-
-    def _sample_batch(self, clips, crop):
-        """Equal numbers of crops from each domain, at random offsets."""
-        by_domain = [[c for c in clips if c.domain == d] for d in (0, 1)]
-        picks = []
-        for i in range(self.batch_size):
-            group = by_domain[i % 2] or by_domain[1 - i % 2]
-            clip = group[self._rng_.randint(len(group))]
-            picks.append((clip, self._rng_.randint(clip.n_frames - crop + 1)))
-        return _stack_crops(picks, crop)
-
-    @staticmethod
-    def _fixed_batches(clips, crop):
-        """Deterministic crops covering validation clips, for a stable loss."""
-        picks = [
-            (clip, start)
-            for clip in clips
-            for start in range(0, clip.n_frames - crop + 1, crop)
-        ]
-        return [_stack_crops(picks[i:i + 16], crop) for i in range(0, len(picks), 16)]
-
-    def _steps_per_epoch(self, train, crop):
-        """Training steps per epoch: ``steps_per_epoch``, or one pass over
-        the training frames when it is None."""
-        if self.steps_per_epoch is not None:
-            return self.steps_per_epoch
-        return max(1, int(np.ceil(sum(c.n_frames for c in train) / crop /
-                                  self.batch_size)))
-
     def _training_step(self, batch):
         losses = self._training_losses(batch)
         self._optimize(losses["loss"], self._optimizers(self._loss_optimizer_names))
@@ -397,12 +366,3 @@ class BaseTimbreModel(ConversionMixin, StorageMixin, BaseEstimator):
 def _tensors(module):
     yield from module.parameters()
     yield from module.buffers()
-
-
-def _stack_crops(picks, crop):
-    spec = torch.stack([c.spec[:, s:s + crop] for c, s in picks])
-    features = torch.stack([c.features[:, s:s + crop] for c, s in picks])
-    f0 = torch.stack([c.f0[s:s + crop] for c, s in picks])
-    domain = torch.tensor([c.domain for c, _ in picks], dtype=torch.float32,
-                          device=spec.device)
-    return ClipData(spec, features, f0, domain)

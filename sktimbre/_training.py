@@ -4,8 +4,11 @@ held-out loss, ``history_``, and the callbacks called at each event."""
 import time
 
 import numpy as np
+import torch
 
-__all__ = ["EVENT_FRAMES", "FIT_FRAMES", "TrainingLoop"]
+from ._inputs import ClipData
+
+__all__ = ["EVENT_FRAMES", "FIT_FRAMES", "TrainingLoop", "fixed_crops"]
 
 # Frames between fit's body and fit's caller: fit, limit_threads' wrapper and
 # fit_context's. A warning raised in a method fit calls points at the caller
@@ -19,8 +22,8 @@ EVENT_FRAMES = 2
 class TrainingLoop:
     """One ``fit``'s training of a timbre model, calling ``callbacks``.
 
-    The model provides the steps (``_sample_batch``, ``_training_step``,
-    ``_validation_loss``) and ``_after_training``; everything else that
+    The model provides the steps (``_training_step``, ``_validation_loss``)
+    and ``_after_training``; everything else that
     happens during training (best weights, early stopping, time budget,
     Ctrl-C, schedules, averages, progress) is a callback.
 
@@ -78,9 +81,9 @@ class TrainingLoop:
         self.callbacks = list(callbacks)
         self.train = train
         self.warm_start = warm_start
-        self.crop = model._crop_length(train + valid)
-        self.steps_per_epoch = model._steps_per_epoch(train, self.crop)
-        self.valid_batches = model._fixed_batches(valid, self.crop) if valid else []
+        self.crop = int(min(model.crop_frames, min(c.n_frames for c in train + valid)))
+        self.steps_per_epoch = self._count_steps()
+        self.valid_batches = fixed_crops(valid, self.crop) if valid else []
         self.first_epoch = len(model.history_["epoch"])
         self.epoch_in_fit = 0
         self.epoch = self.first_epoch + 1
@@ -124,7 +127,7 @@ class TrainingLoop:
         totals = {}
         for _ in range(self.steps_per_epoch):
             self._call("on_batch_begin")
-            losses = model._training_step(model._sample_batch(self.train, self.crop))
+            losses = model._training_step(self._random_crops())
             self.n_steps += 1
             self._call("on_batch_end", losses=losses)
             for name, value in losses.items():
@@ -133,6 +136,27 @@ class TrainingLoop:
                       if self.valid_batches else np.nan)
         self._record(totals, valid_loss)
         self._call("on_epoch_end")
+
+    def _count_steps(self):
+        """Training steps per epoch: ``steps_per_epoch``, or one pass over
+        the training frames when it is None."""
+        model = self.model
+        if model.steps_per_epoch is not None:
+            return model.steps_per_epoch
+        frames = sum(c.n_frames for c in self.train)
+        return max(1, int(np.ceil(frames / self.crop / model.batch_size)))
+
+    def _random_crops(self):
+        """A batch of equal numbers of crops from each domain, at random
+        offsets drawn from the model's ``_rng_``."""
+        rng = self.model._rng_
+        by_domain = [[c for c in self.train if c.domain == d] for d in (0, 1)]
+        picks = []
+        for i in range(self.model.batch_size):
+            group = by_domain[i % 2] or by_domain[1 - i % 2]
+            clip = group[rng.randint(len(group))]
+            picks.append((clip, rng.randint(clip.n_frames - self.crop + 1)))
+        return _stack_crops(picks, self.crop)
 
     def _record(self, totals, valid_loss):
         history = self.model.history_
@@ -146,3 +170,22 @@ class TrainingLoop:
     def _call(self, event, **kwargs):
         for callback in self.callbacks:
             getattr(callback, event)(self.model, self, **kwargs)
+
+
+def fixed_crops(clips, crop):
+    """Batches of deterministic crops covering ``clips``, for a stable loss."""
+    picks = [
+        (clip, start)
+        for clip in clips
+        for start in range(0, clip.n_frames - crop + 1, crop)
+    ]
+    return [_stack_crops(picks[i:i + 16], crop) for i in range(0, len(picks), 16)]
+
+
+def _stack_crops(picks, crop):
+    spec = torch.stack([c.spec[:, s:s + crop] for c, s in picks])
+    features = torch.stack([c.features[:, s:s + crop] for c, s in picks])
+    f0 = torch.stack([c.f0[s:s + crop] for c, s in picks])
+    domain = torch.tensor([c.domain for c, _ in picks], dtype=torch.float32,
+                          device=spec.device)
+    return ClipData(spec, features, f0, domain)

@@ -34,6 +34,7 @@ from ._nn import (
 )
 from ._sklearn_compat import Interval, StrOptions
 from ._spectrogram import _AMIN
+from ._training import fixed_crops
 
 __all__ = ["TimbreVAE"]
 
@@ -534,9 +535,9 @@ class TimbreVAE(BaseTimbreModel):
     @torch.no_grad()
     def _after_training(self, loop):
         """How much instrument identity is left in the latent: 0.5 is none."""
-        train, valid_batches = loop.train, loop.valid_batches
+        train = loop.train
         self._set_train_mode(False)
-        batches = valid_batches or self._fixed_batches(train, self._crop_length(train))
+        batches = loop.valid_batches or fixed_crops(train, loop.crop)
         correct, count = 0.0, 0
         for batch in batches:
             mean, _ = self._encode(batch.spec, batch.domain)
