@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 import torch
-from _common import machine, markdown_table, write_section
+from _common import DOCS, machine, markdown_table, write_section
 from quality import SOURCES, distances, level_error, p_target
 from sklearn.pipeline import Pipeline
 
@@ -193,6 +193,14 @@ def main():
             "input's phase and for the additive audio plus the kept share of "
             "the input's time-domain residual, x - synth(source alpha); mean "
             f"over the 8 pieces.\n\n{detail}")
+        write_section(
+            "synthesis-vae",
+            "### Measured: additive synthesis against Griffin-Lim\n\n"
+            f"`python benchmarks/synthesis.py --source {' '.join(per_source)}` "
+            "(details in [Benchmarks](benchmarks.md#additive-synthesis-against-"
+            f"griffin-lim-{args.device.split(':')[0]})): the same fitted model, "
+            f"the same pieces, each synthesis.\n\n{quality}",
+            path=DOCS / "vae.md")
 
 
 if __name__ == "__main__":
