@@ -55,7 +55,20 @@ class AdditiveAudioMixin:
 
     def synthesiser(self):
         """The :class:`~sktimbre._synth.AdditiveSynth` that plays this model's
-        controls, on its device, seeded by its ``random_state``."""
+        controls, on its device, seeded by its ``random_state``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sktimbre import TimbreVAE
+        >>> t = np.arange(11025) / 22050
+        >>> a = [np.sin(2 * np.pi * 220 * t).astype(np.float32)] * 2
+        >>> b = [np.sign(np.sin(2 * np.pi * 330 * t)).astype(np.float32) * 0.2] * 2
+        >>> vae = TimbreVAE(hidden=16, max_epochs=1, early_stopping=False,
+        ...                 synthesis="additive").fit(a, b)
+        >>> vae.synthesiser().latency  # samples its audio lags the frames by
+        512
+        """
         transformer = self.spectrogram_
         return AdditiveSynth(
             transformer.sr, transformer.n_fft, transformer.hop_length,
