@@ -7,6 +7,7 @@ any spectrogram a :class:`~sktimbre.SpectrogramTransformer` makes, on the CPU or
 a GPU, and cost far less than pYIN.
 """
 
+import functools
 import math
 
 import torch
@@ -45,6 +46,28 @@ def _interp_bins(values, positions):
     return lower + frac * (upper - lower)
 
 
+@functools.lru_cache(maxsize=16)
+def _salience_weights(n_bins, sr, n_fft, fmin, fmax, device, dtype):
+    """Matrix ``(n_candidates, n_bins)`` whose product with a compressed
+    magnitude is each candidate's weighted harmonic sum: peaks at k f0 minus
+    troughs at (k - 1/2) f0, read by linear interpolation between bins.
+
+    One matrix product instead of gathering each harmonic's bins frame by
+    frame: the pitch tracker's cost, which conversion pays on every piece.
+    """
+    identity = torch.eye(n_bins, device=device, dtype=dtype)
+    candidates = _candidate_f0s(fmin, fmax, device)
+    bin_hz = sr / n_fft
+    weights = torch.zeros(len(candidates), n_bins, device=device, dtype=dtype)
+    for k in range(1, _N_HARMONICS + 1):
+        peak = candidates * k / bin_hz
+        trough = candidates * (k - 0.5) / bin_hz
+        inside = (peak < n_bins - 1).to(dtype)[:, None]
+        weights += _DECAY ** (k - 1) * inside * (
+            _interp_bins(identity, peak) - _interp_bins(identity, trough))
+    return weights
+
+
 def harmonic_f0(magnitude, *, sr, n_fft, fmin=65.0, fmax=2100.0, peak=None):
     """Frame-wise f0 by weighted harmonic summation over a log-frequency grid.
 
@@ -71,26 +94,15 @@ def harmonic_f0(magnitude, *, sr, n_fft, fmin=65.0, fmax=2100.0, peak=None):
         mass, in [0, 1]: near 1 for a clean harmonic tone, near 0 for noise.
     """
     fmax = min(fmax, sr / 2 / 2)
-    bin_hz = sr / n_fft
     if peak is None:
         peak = magnitude.amax(dim=(-2, -1), keepdim=True)
     else:
         peak = torch.as_tensor(peak, dtype=magnitude.dtype, device=magnitude.device)
     compressed = torch.log1p(magnitude / (peak * 1e-3 + 1e-12))
     candidates = _candidate_f0s(fmin, fmax, magnitude.device)
-    salience = torch.zeros(
-        *magnitude.shape[:-2], len(candidates), magnitude.shape[-1],
-        device=magnitude.device, dtype=magnitude.dtype,
-    )
-    nyquist_bin = magnitude.shape[-2] - 1
-    for k in range(1, _N_HARMONICS + 1):
-        weight = _DECAY ** (k - 1)
-        peak = candidates * k / bin_hz
-        trough = candidates * (k - 0.5) / bin_hz
-        inside = (peak < nyquist_bin).to(magnitude.dtype)[:, None]
-        salience += weight * inside * (
-            _interp_bins(compressed, peak) - _interp_bins(compressed, trough)
-        )
+    weights = _salience_weights(magnitude.shape[-2], sr, n_fft, fmin, fmax,
+                                magnitude.device, magnitude.dtype)
+    salience = weights @ compressed
     best = salience.argmax(dim=-2, keepdim=True)
     # Parabolic refinement between the neighbouring candidates.
     left = salience.gather(-2, (best - 1).clamp_min(0))

@@ -1,0 +1,162 @@
+"""The TimbreVAE's own audio: its synthesiser's controls played by
+:class:`~sktimbre._synth.AdditiveSynth` instead of a phase reconstruction."""
+
+import torch
+
+from ._sklearn_compat import StrOptions
+from ._spectrogram_array import RenderedAudio
+from ._synth import AdditiveSynth
+
+__all__ = ["AdditiveAudioMixin"]
+
+# Log amplitude of the controls of a silent frame: exp(-100) is 0 in float32.
+_SILENT = -100.0
+
+
+class AdditiveAudioMixin:
+    """Conversion of a TimbreVAE to audio by additive synthesis.
+
+    The model provides ``synthesis``, ``keep_detail``, ``n_harmonics``,
+    ``spectrogram_``, ``renderer_``, ``decoder_``, ``code_``, ``device_``,
+    ``_torch_seed_`` and the methods ``_encode``, ``_decoder_inputs``,
+    ``_position``, ``_to_representation``.
+
+    With ``synthesis="additive"`` a conversion that keeps none of the input's
+    own detail (alpha half a step or more from the source's, or
+    ``keep_detail=0``) is rendered twice from one pass of the networks: the
+    spectrogram, by :class:`~sktimbre._nn.HarmonicRenderer`, and its audio,
+    by :class:`~sktimbre._synth.AdditiveSynth`, which the returned
+    :class:`~sktimbre.Spectrogram` carries for the transformer's
+    ``inverse_transform``. A conversion that keeps some of the input's
+    detail is the renderer's spectrogram plus a residual of the input's,
+    which no synthesiser control describes: Griffin-Lim turns it into audio,
+    from the input's phase (docs/design.md).
+    """
+
+    _synthesis_constraints = {"synthesis": [StrOptions({"additive", "griffinlim"})]}
+
+    def _detail_weight(self, source_alpha, target_alpha):
+        """Share of the input's unexplained detail kept in a conversion from
+        ``source_alpha`` to the spaced ``target_alpha``: all of it at the
+        input's own timbre, fading to none half a step away."""
+        distance = abs(target_alpha - source_alpha)
+        return self.keep_detail * max(0.0, 1.0 - 2.0 * distance)
+
+    def _controls_chunk(self, chunk, source_alpha, target_alpha):
+        """Decoder controls ``(1, n_harmonics + n_noise_bands, frames)`` of a
+        chunk's content at ``target_alpha`` (spaced here, as in
+        ``_convert_chunk``)."""
+        device = chunk.spec.device
+        source = torch.full((1,), source_alpha, device=device)
+        target = torch.full((1,), self._position(target_alpha), device=device)
+        mean, _ = self._encode(chunk.spec, source)
+        inputs = self._decoder_inputs(mean, chunk.features, source)
+        return self.decoder_(inputs, self.code_(target))
+
+    def synthesiser(self):
+        """The :class:`~sktimbre._synth.AdditiveSynth` that plays this model's
+        controls, on its device, seeded by its ``random_state``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sktimbre import TimbreVAE
+        >>> t = np.arange(11025) / 22050
+        >>> a = [np.sin(2 * np.pi * 220 * t).astype(np.float32)] * 2
+        >>> b = [np.sign(np.sin(2 * np.pi * 330 * t)).astype(np.float32) * 0.2] * 2
+        >>> vae = TimbreVAE(hidden=16, max_epochs=1, early_stopping=False,
+        ...                 synthesis="additive").fit(a, b)
+        >>> vae.synthesiser().latency  # samples its audio lags the frames by
+        512
+        """
+        transformer = self.spectrogram_
+        return AdditiveSynth(
+            transformer.sr, transformer.n_fft, transformer.hop_length,
+            self.n_harmonics, self.renderer_.noise_interp.shape[0],
+            win_length=transformer.win_length or transformer.n_fft,
+            seed=self._torch_seed_,
+        ).to(self.device_)
+
+    def _uses_synthesiser(self, source_alpha, target_alpha):
+        """Whether the audio of this conversion comes from the synthesiser."""
+        return self.synthesis == "additive" and self._detail_weight(
+            source_alpha, self._position(target_alpha)) == 0
+
+    def _controls(self, spec, source_alpha, target_alpha, *, peak=None, offset=0):
+        """f0 ``(1, n_frames)`` and the harmonic and noise controls ``(1, K,
+        n_frames)``, ``(1, N, n_frames)`` of a conversion, converted chunk by
+        chunk as :meth:`_convert` does; silent frames stay silent."""
+        data = self._clip_data(spec, None, peak=peak)
+        controls = self._chunked(
+            data, lambda chunk: self._controls_chunk(chunk, source_alpha, target_alpha),
+            offset=offset)
+        # A silent frame keeps its silence, as _convert keeps it.
+        silent = self.spectrogram_._silent_frames(spec)
+        controls[:, torch.as_tensor(silent, device=controls.device)] = _SILENT
+        return (data.f0[None], controls[None, :self.n_harmonics],
+                controls[None, self.n_harmonics:])
+
+    def _segment_player(self, source_alpha, target_alpha, out):
+        if not self._uses_synthesiser(source_alpha, target_alpha):
+            return None
+        return _SegmentPlayer(self, source_alpha, target_alpha, out)
+
+    @torch.no_grad()
+    def _convert_rendering(self, spec, source_alpha, target_alpha, *, length):
+        if not self._uses_synthesiser(source_alpha, target_alpha):
+            return super()._convert_rendering(spec, source_alpha, target_alpha,
+                                              length=length)
+        self._set_train_mode(False)
+        f0, harmonic, noise = self._controls(spec, source_alpha, target_alpha)
+        values = self._to_representation(self.renderer_(f0, harmonic, noise))
+        values = values[0].cpu().numpy()
+        silent = self.spectrogram_._silent_frames(spec)
+        values[:, silent] = spec[:, silent]
+        hop = self.spectrogram_.hop_length
+        n_samples = (f0.shape[-1] - 1) * hop if length is None else int(length)
+        audio = self.synthesiser()(f0, harmonic, noise, length=n_samples)
+        return values, RenderedAudio(audio[0].cpu().numpy(), values)
+
+
+class _SegmentPlayer:
+    """Plays a long clip's segments through one synthesiser, in order, into
+    ``out``: the synthesiser's state carries the oscillators' phases and the
+    noise's overlap across each cut, so the audio equals the whole clip's
+    synthesised at once, to float rounding."""
+
+    def __init__(self, model, source_alpha, target_alpha, out):
+        self.model, self.alphas, self.out = model, (source_alpha, target_alpha), out
+        self.synth = model.synthesiser()
+        self.state = self.synth.initial_state(1, model.device_)
+        # Samples played so far, counted from ``latency`` before sample 0.
+        self.played = 0
+        self.last = None
+
+    @torch.no_grad()
+    def play(self, values, *, peak, start, core):
+        """Synthesise the core frames ``core`` (clip frames) of a segment
+        whose first frame is the clip's frame ``start``."""
+        self.model._set_train_mode(False)
+        controls = self.model._controls(values, *self.alphas, peak=peak, offset=start)
+        kept = slice(core[0] - start, core[1] - start)
+        controls = [c[..., kept] for c in controls]
+        self.last = [c[..., -1:] for c in controls]
+        self._emit(*controls)
+
+    @torch.no_grad()
+    def finish(self):
+        """The samples after the last frame's centre, the last frame held."""
+        hop = self.synth.hop_length
+        extra = -(-(len(self.out) + self.synth.latency - self.played) // hop)
+        if extra > 0:
+            self._emit(*[c.expand(*c.shape[:-1], extra) for c in self.last])
+
+    def _emit(self, f0, harmonic, noise):
+        audio, self.state = self.synth.synthesize_block(f0, harmonic, noise,
+                                                        self.state)
+        audio = audio[0].cpu().numpy()
+        first = self.played - self.synth.latency
+        self.played += len(audio)
+        lo, hi = max(first, 0), min(first + len(audio), len(self.out))
+        if hi > lo:
+            self.out[lo:hi] = audio[lo - first:hi - first]
