@@ -23,6 +23,9 @@ _N_HARMONICS = 10
 # from collecting the even harmonics and winning.
 _DECAY = 0.8
 _CENTS_PER_STEP = 20.0
+# Sum of the harmonic weights: a frame's largest possible salience per unit
+# of its compressed magnitude.
+_TOTAL_WEIGHT = sum(_DECAY ** (k - 1) for k in range(1, _N_HARMONICS + 1))
 
 
 def _candidate_f0s(fmin, fmax, device):
@@ -43,6 +46,33 @@ def _interp_bins(values, positions):
     lower = values.index_select(-2, low)
     upper = values.index_select(-2, low + 1)
     return lower + frac * (upper - lower)
+
+
+def salience_matrix(*, sr, n_fft, fmin=65.0, fmax=2100.0):
+    """The harmonic summation of :func:`harmonic_f0` as a matrix ``W`` of
+    shape (n_candidates, 1 + n_fft // 2): ``W @ compressed`` is the salience
+    of every candidate, to float rounding.
+
+    A streaming converter applies it to one frame at a time at the cost of
+    one matrix product, with no per-harmonic gathers.
+    """
+    fmax = min(fmax, sr / 2 / 2)
+    bin_hz = sr / n_fft
+    n_bins = n_fft // 2 + 1
+    candidates = _candidate_f0s(fmin, fmax, "cpu").double()
+    rows = torch.arange(len(candidates))
+    matrix = torch.zeros(len(candidates), n_bins, dtype=torch.float64)
+    for k in range(1, _N_HARMONICS + 1):
+        weight = _DECAY ** (k - 1)
+        peak = candidates * k / bin_hz
+        inside = (peak < n_bins - 1).double() * weight
+        for position, sign in ((peak, 1.0), (candidates * (k - 0.5) / bin_hz, -1.0)):
+            pos = position.clamp(0, n_bins - 1.001)
+            low = pos.floor().long()
+            frac = pos - low
+            matrix.index_put_((rows, low), sign * inside * (1 - frac), accumulate=True)
+            matrix.index_put_((rows, low + 1), sign * inside * frac, accumulate=True)
+    return matrix.float()
 
 
 def harmonic_f0(magnitude, *, sr, n_fft, fmin=65.0, fmax=2100.0, peak=None):
@@ -91,18 +121,30 @@ def harmonic_f0(magnitude, *, sr, n_fft, fmin=65.0, fmax=2100.0, peak=None):
         salience += weight * inside * (
             _interp_bins(compressed, peak) - _interp_bins(compressed, trough)
         )
+    return pick_f0(salience, compressed, fmin)
+
+
+def pick_f0(salience, compressed, fmin: float,
+            cents_per_step: float = _CENTS_PER_STEP,
+            total_weight: float = _TOTAL_WEIGHT):
+    """The f0 (Hz) and periodicity of each frame from the salience
+    ``(..., n_candidates, n_frames)`` of the candidates from ``fmin`` up and
+    the compressed magnitude it was summed from (see :func:`harmonic_f0`).
+
+    The constants are arguments so that TorchScript, which reads no
+    globals, compiles it for a streaming converter."""
     best = salience.argmax(dim=-2, keepdim=True)
     # Parabolic refinement between the neighbouring candidates.
     left = salience.gather(-2, (best - 1).clamp_min(0))
     centre = salience.gather(-2, best)
-    right = salience.gather(-2, (best + 1).clamp_max(len(candidates) - 1))
+    right = salience.gather(-2, (best + 1).clamp_max(salience.shape[-2] - 1))
     denom = left - 2 * centre + right
-    offset = torch.where(denom.abs() > 1e-9, 0.5 * (left - right) / denom, 0.0)
+    offset = torch.where(denom.abs() > 1e-9, 0.5 * (left - right) / denom,
+                         torch.zeros_like(denom))
     offset = offset.clamp(-0.5, 0.5)
-    steps = best.to(magnitude.dtype) + offset
-    f0 = fmin * 2 ** (steps * _CENTS_PER_STEP / 1200)
-    total = sum(_DECAY ** (k - 1) for k in range(1, _N_HARMONICS + 1))
-    mass = compressed.amax(dim=-2, keepdim=True) * total + 1e-6
+    steps = best.to(compressed.dtype) + offset
+    f0 = fmin * torch.pow(2.0, steps * cents_per_step / 1200)
+    mass = compressed.amax(dim=-2, keepdim=True) * total_weight + 1e-6
     periodicity = (centre / mass).clamp(0, 1)
     return f0.squeeze(-2), periodicity.squeeze(-2)
 

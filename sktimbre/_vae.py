@@ -50,11 +50,18 @@ _LEVEL_SLACK = 0.35
 _VOICED_RANGE = 40.0 / 30.0
 
 
-def _smooth(values, context):
-    """Centred moving average over ``2 * context + 1`` frames of (B, C, T),
-    with the edge frames repeated so a clip's ends are not pulled down."""
-    padded = F.pad(values, (context, context), mode="replicate")
+def _smooth(values, context, causal=False):
+    """Moving average over ``2 * context + 1`` frames of (B, C, T), centred
+    or, when ``causal``, ending on each frame, with the edge frames repeated
+    so a clip's ends are not pulled down."""
+    left, right = smoothing_pads(context, causal)
+    padded = F.pad(values, (left, right), mode="replicate")
     return F.avg_pool1d(padded, 2 * context + 1, stride=1)
+
+
+def smoothing_pads(context, causal):
+    """Frames repeated before and after a clip by :func:`_smooth`."""
+    return (2 * context, 0) if causal else (context, context)
 
 
 def _loudness_stats(clips):
@@ -152,6 +159,13 @@ class TimbreVAE(BaseTimbreModel):
         Harmonics the synthesiser renders.
     n_noise_bands : int, default=64
         Bands of the synthesiser's noise envelope.
+    causal : bool, default=False
+        Networks whose output frame reads no later frame (convolutions padded
+        on the left only, loudness averaged over the frames before), for a
+        low-latency :meth:`stream`: its algorithmic latency drops from about
+        325 ms to about 35 ms at the default spectrogram settings (half an
+        STFT window of lookahead and the synthesiser's own), at a cost in
+        quality measured in docs/benchmarks.md.
     alpha : float in [0, 1], default=0.5
         Timbre ``transform`` renders when called without ``alpha``.
     spectrogram : SpectrogramTransformer, optional
@@ -261,6 +275,7 @@ class TimbreVAE(BaseTimbreModel):
         "hidden": [Interval(numbers.Integral, 4, None, closed="left")],
         "n_harmonics": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_noise_bands": [Interval(numbers.Integral, 2, None, closed="left")],
+        "causal": ["boolean"],
     }
 
     def __init__(
@@ -276,6 +291,7 @@ class TimbreVAE(BaseTimbreModel):
         hidden=128,
         n_harmonics=60,
         n_noise_bands=64,
+        causal=False,
         alpha=0.5,
         spectrogram=None,
         lr=2e-3,
@@ -303,6 +319,7 @@ class TimbreVAE(BaseTimbreModel):
         self.hidden = hidden
         self.n_harmonics = n_harmonics
         self.n_noise_bands = n_noise_bands
+        self.causal = causal
         self.alpha = alpha
         self.spectrogram = spectrogram
         self.lr = lr
@@ -326,7 +343,8 @@ class TimbreVAE(BaseTimbreModel):
         n_freq = transformer.n_freq_
         n_encoders = 2 if self.encoder == "per_domain" else 1
         self.encoder_ = torch.nn.ModuleList(
-            ConvEncoder(n_freq, self.hidden, self.latent_dim) for _ in range(n_encoders)
+            ConvEncoder(n_freq, self.hidden, self.latent_dim, causal=self.causal)
+            for _ in range(n_encoders)
         )
         code_dim = 16
         self.code_ = TimbreCode(code_dim)
@@ -335,6 +353,7 @@ class TimbreVAE(BaseTimbreModel):
             self.hidden,
             code_dim,
             self.n_harmonics + self.n_noise_bands,
+            causal=self.causal,
         )
         self.renderer_ = HarmonicRenderer(
             transformer.sr, transformer.n_fft, self.n_harmonics, self.n_noise_bands
@@ -401,7 +420,8 @@ class TimbreVAE(BaseTimbreModel):
             (1 - weight) * self.decoder_.loudness_stats[0, i]
             + weight * self.decoder_.loudness_stats[1, i] for i in range(3))
         expected = intercept + slope * pitch
-        loudness = _smooth((loudness - expected) / spread, _LOUDNESS_CONTEXT)
+        loudness = _smooth((loudness - expected) / spread, _LOUDNESS_CONTEXT,
+                           self.causal)
         return torch.cat([pitch, loudness, z], dim=1)
 
     def _decode(self, z, features, f0, alpha, source=None):
@@ -569,10 +589,15 @@ class TimbreVAE(BaseTimbreModel):
 
     def _conversion_margin(self):
         # The decoder reads latents and content features around each frame;
-        # a latent reads the spectrogram around its own frame.
-        encoder = max(context_frames(e.receptive_field) for e in self.encoder_)
-        return context_frames(self.decoder_.receptive_field) + max(
-            encoder, FEATURE_CONTEXT + _LOUDNESS_CONTEXT)
+        # a latent reads the spectrogram around its own frame. Causal
+        # networks read all of their receptive field before the frame.
+        def context(field):
+            return field - 1 if self.causal else context_frames(field)
+
+        encoder = max(context(e.receptive_field) for e in self.encoder_)
+        loudness = _LOUDNESS_CONTEXT * (2 if self.causal else 1)
+        return context(self.decoder_.receptive_field) + max(
+            encoder, FEATURE_CONTEXT + loudness)
 
     def _convert_chunk(self, chunk, source_alpha, target_alpha):
         # Only the alpha asked for is spaced: the source's is the domain
