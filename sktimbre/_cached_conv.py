@@ -15,7 +15,6 @@ frames before the clip instead of a delayed, zero-filled start; every module
 compiles with ``torch.jit.script``.
 """
 
-from typing import Optional
 
 import torch
 from torch import nn
@@ -101,7 +100,7 @@ class _StreamingResidual(nn.Module):
         self.conv.reset()
         self.skip.reset()
 
-    def forward(self, h: torch.Tensor, film: Optional[torch.Tensor]) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, film: torch.Tensor | None) -> torch.Tensor:
         update = self.norm(self.conv(F.gelu(h)))
         if film is not None:
             update = update * (1 + film[0][..., None]) + film[1][..., None]
@@ -115,14 +114,15 @@ class _StreamingStack(nn.Module):
     def __init__(self, stack: nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(
-            _StreamingResidual(conv, norm) for conv, norm in zip(stack.layers, stack.norms)
+            _StreamingResidual(conv, norm)
+            for conv, norm in zip(stack.layers, stack.norms)
         )
 
     def reset(self):
         for layer in self.layers:
             layer.reset()
 
-    def forward(self, h: torch.Tensor, film: Optional[torch.Tensor]) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, film: torch.Tensor | None) -> torch.Tensor:
         for i, layer in enumerate(self.layers):
             h = layer(h, None if film is None else film[:, i])
         return h
@@ -146,6 +146,8 @@ class StreamingEncoder(nn.Module):
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
         h = self.body(self.inp(spec), None)
+        if h.shape[-1] == 0:
+            return h.new_zeros(1, self.latent_dim, 0)
         return self.out(F.gelu(h))[:, :self.latent_dim]
 
 
@@ -174,4 +176,6 @@ class StreamingDecoder(nn.Module):
 
     def forward(self, inputs: torch.Tensor, film: torch.Tensor) -> torch.Tensor:
         h = self.body(self.inp(inputs), film)
+        if h.shape[-1] == 0:
+            return h.new_zeros(1, self.out.out_channels, 0)
         return self.out(F.gelu(h))

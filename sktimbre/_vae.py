@@ -41,7 +41,7 @@ __all__ = ["TimbreVAE"]
 _N_DECODER_FEATURES = 2
 # Frames on each side that the decoder's loudness is averaged over: 9 frames,
 # about 0.1 s at the default hop, longer than an attack, shorter than a note.
-_LOUDNESS_CONTEXT = 4
+LOUDNESS_CONTEXT = 4
 # A render between the two instruments may stray this many nepers (about
 # 3 dB) from the level in proportion between its two ends before it costs.
 _LEVEL_SLACK = 0.35
@@ -420,7 +420,7 @@ class TimbreVAE(BaseTimbreModel):
             (1 - weight) * self.decoder_.loudness_stats[0, i]
             + weight * self.decoder_.loudness_stats[1, i] for i in range(3))
         expected = intercept + slope * pitch
-        loudness = _smooth((loudness - expected) / spread, _LOUDNESS_CONTEXT,
+        loudness = _smooth((loudness - expected) / spread, LOUDNESS_CONTEXT,
                            self.causal)
         return torch.cat([pitch, loudness, z], dim=1)
 
@@ -582,6 +582,52 @@ class TimbreVAE(BaseTimbreModel):
             # the same voice whichever instrument came in.
             self.alpha_curve_ = np.tile(even_steps(judgement.mean(axis=0)), (2, 1))
 
+    def stream(self, *, block_size=512, alpha=None, source):
+        """A :class:`~sktimbre._realtime.Streamer` that converts a live
+        signal block by block.
+
+        Whole-clip quantities of :meth:`transform` are fixed in advance: the
+        instrument played (``source``) and the pitch tracker's scale (the
+        STFT peak of a full-scale sine). The output is played by the
+        additive synthesiser, so the input's own detail (``keep_detail``)
+        does not reach it: it equals
+        ``transform(piece, alpha=alpha, source=source)`` of a model with
+        ``synthesis="additive"`` and ``keep_detail=0`` over the whole
+        piece, delayed by ``streamer.lookahead_samples`` (docs/realtime.md).
+
+        Parameters
+        ----------
+        block_size : int, default=512
+            Samples per :meth:`~Streamer.process` call; any size.
+        alpha : float in [0, 1], optional
+            Timbre rendered; the model's ``alpha`` when omitted. Settable
+            between blocks as ``streamer.alpha``.
+        source : label or float in [0, 1]
+            The instrument the input is played on: one of ``classes_``, or
+            0 (A) and 1 (B).
+
+        Returns
+        -------
+        Streamer
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sktimbre import TimbreVAE
+        >>> t = np.arange(22050) / 22050
+        >>> A = [np.sin(2 * np.pi * f * t).astype(np.float32) for f in (220, 330)]
+        >>> B = [0.3 * np.sign(A[0]), 0.3 * np.sign(A[1])]
+        >>> vae = TimbreVAE(hidden=16, max_epochs=1, random_state=0).fit(A, B)
+        >>> streamer = vae.stream(block_size=256, alpha=1.0, source="A")
+        >>> blocks = [streamer.process(A[0][i:i + 256]) for i in range(0, 22016, 256)]
+        >>> streamer.lookahead_samples  # 25 network frames, STFT and synthesiser
+        7168
+        """
+        # The streaming chain is built from this model's networks.
+        from ._realtime import make_streamer
+
+        return make_streamer(self, block_size=block_size, alpha=alpha, source=source)
+
     def _position(self, alpha):
         """The alpha the decoder renders for the ``alpha`` asked for."""
         # Both rows of the curve are the same spacing.
@@ -595,7 +641,7 @@ class TimbreVAE(BaseTimbreModel):
             return field - 1 if self.causal else context_frames(field)
 
         encoder = max(context(e.receptive_field) for e in self.encoder_)
-        loudness = _LOUDNESS_CONTEXT * (2 if self.causal else 1)
+        loudness = LOUDNESS_CONTEXT * (2 if self.causal else 1)
         return context(self.decoder_.receptive_field) + max(
             encoder, FEATURE_CONTEXT + loudness)
 
