@@ -136,21 +136,31 @@ class ConversionMixin(TransformerMixin):
         else:
             specs = checked_spectrograms(X, transformer, "X")
             layout = spec_layout(X)
+        if audio_in:
+            lengths = [len(clip) for clip in clips]
+        elif layout == "array" and getattr(X, "lengths", None) is not None:
+            lengths = [int(n) for n in X.lengths]
+        else:
+            lengths = [getattr(spec, "lengths", None) for spec in specs]
         outputs = []
-        for spec in specs:
+        for spec, length in zip(specs, lengths):
             timbre = getattr(spec, "timbre", None)
             source = self._estimate_source_alpha(spec) if timbre is None else (
                 timbre[1]
             )
             pair = self._alpha_pair(source, timbre, choose_alpha)
-            values = self._convert(np.asarray(spec, dtype=np.float32), *pair)
+            plain = np.asarray(spec, dtype=np.float32)
+            values, audio = self._convert_rendering(plain, *pair, length=length)
             original = timbre[0] if timbre is not None else pair[0]
             outputs.append(Spectrogram(
                 values, transformer=transformer,
                 lengths=getattr(spec, "lengths", None),
                 phase=getattr(spec, "phase", None),
                 timbre=(original, pair[1]),
+                audio=audio,
             ))
+        if audio_in and all(out.audio is not None for out in outputs):
+            return mirror_clips([out.audio.waveform for out in outputs], layout)
         if audio_in:
             return transformer.inverse_transform(
                 mirror_clips(outputs, layout),
@@ -159,9 +169,11 @@ class ConversionMixin(TransformerMixin):
                     [s.phase for s in outputs]),
             )
         if layout == "array":
+            rendered = [out.audio for out in outputs]
             return Spectrogram(
                 np.stack(outputs), transformer=transformer,
                 lengths=getattr(X, "lengths", None), phase=getattr(X, "phase", None),
+                audio=None if all(r is None for r in rendered) else rendered,
             )
         return mirror_clips(outputs, layout)
 
@@ -201,6 +213,13 @@ class ConversionMixin(TransformerMixin):
         gives a mean P(domain B) of ``probability``."""
         return probability
 
+    def _convert_rendering(self, spec, source_alpha, target_alpha, *, length):
+        """:meth:`_convert`'s spectrogram and, for a model that synthesises
+        its own audio, the waveform of ``length`` samples it renders as a
+        :class:`~sktimbre._spectrogram_array.RenderedAudio`; else None, and
+        the transformer's Griffin-Lim makes the audio."""
+        return self._convert(spec, source_alpha, target_alpha), None
+
     def _conversion_margin(self):
         """Frames of context on each side of a frame that ``_convert_chunk``
         reads: half the receptive field of the networks it runs, with the
@@ -221,22 +240,32 @@ class ConversionMixin(TransformerMixin):
         """
         self._set_train_mode(False)
         data = self._clip_data(spec, None, peak=peak)
-        n_frames = data.n_frames
-        margin = self._conversion_margin()
-        step = self.chunk_frames
-        cuts = [0, *range(-offset % step or step, n_frames, step), n_frames]
-        out = torch.empty_like(data.spec)
-        for start, stop in zip(cuts[:-1], cuts[1:]):
-            lo, hi = max(0, start - margin), min(n_frames, stop + margin)
-            chunk = ClipData(data.spec[:, lo:hi][None], data.features[:, lo:hi][None],
-                              data.f0[lo:hi][None], None)
-            converted = self._convert_chunk(chunk, source_alpha, target_alpha)
-            out[:, start:stop] = converted[0, :, start - lo:stop - lo]
-        out = out.cpu().numpy()
+        out = self._chunked(
+            data, lambda chunk: self._convert_chunk(chunk, source_alpha, target_alpha),
+            offset=offset).cpu().numpy()
         # A silent frame has no pitch or timbre to render, and a decoder told
         # "no loudness" may still paint a noise floor: keep silence silent.
         silent = self.spectrogram_._silent_frames(spec)
         out[:, silent] = spec[:, silent]
+        return out
+
+    def _chunked(self, data, convert_chunk, *, offset=0):
+        """``convert_chunk`` (ClipData of a chunk -> (1, C, frames)) applied
+        to ``data`` chunk by chunk, each with ``_conversion_margin()`` frames
+        of context on both sides: (C, n_frames), as if converted whole."""
+        n_frames = data.n_frames
+        margin = self._conversion_margin()
+        step = self.chunk_frames
+        cuts = [0, *range(-offset % step or step, n_frames, step), n_frames]
+        out = None
+        for start, stop in zip(cuts[:-1], cuts[1:]):
+            lo, hi = max(0, start - margin), min(n_frames, stop + margin)
+            chunk = ClipData(data.spec[:, lo:hi][None], data.features[:, lo:hi][None],
+                              data.f0[lo:hi][None], None)
+            converted = convert_chunk(chunk)
+            if out is None:
+                out = converted.new_empty((converted.shape[1], n_frames))
+            out[:, start:stop] = converted[0, :, start - lo:stop - lo]
         return out
 
     def score(self, X, y=None):

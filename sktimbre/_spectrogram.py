@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._device import loadable_device, resolve_device
 from ._dsp import griffinlim, mel_to_linear, stft
 from ._sklearn_compat import Interval, StrOptions, fit_context
-from ._spectrogram_array import Spectrogram, carried_transformer
+from ._spectrogram_array import Spectrogram, carried_transformer, rendered_audio
 from ._validation import (
     as_plain,
     check_clips,
@@ -326,7 +326,10 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         phase : array-like, optional
             Phase in radians to start Griffin-Lim from (same shape as a linear
             ``X``); with ``n_iter=0`` it is used as is. Defaults to the phase a
-            :class:`Spectrogram` carries, else a seeded random phase.
+            :class:`Spectrogram` carries, else a seeded random phase. Without
+            it, a :class:`Spectrogram` that carries the waveform its timbre
+            model synthesised (its ``audio``, for values unchanged since) is
+            turned into that waveform, with no Griffin-Lim.
         lengths : int or array-like of int, optional
             Output lengths in samples; defaults to the lengths a
             :class:`Spectrogram` carries, else ``(n_frames - 1) * hop_length``.
@@ -364,6 +367,17 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         else:
             lengths = self._carried(X, "lengths", layout, len(specs))
         generator = torch.Generator().manual_seed(_seed(self.random_state))
+        # A waveform the model synthesised itself is the audio, unless a
+        # phase to start Griffin-Lim from was asked for.
+        carried = [None] * len(specs) if phase is not None else self._carried(
+            X, "audio", layout, len(specs))
+        waveforms = [rendered_audio(c, s, n)
+                     for c, s, n in zip(carried, specs, lengths)]
+        if any(w is not None for w in waveforms):
+            return mirror_clips([
+                self._invert(s, n, p, generator) if w is None else w
+                for w, s, n, p in zip(waveforms, specs, lengths, phases)
+            ], layout)
         if layout == "array" and len(set(lengths)) == 1:
             stacked = None if any(p is None for p in phases) else np.stack(phases)
             return self._invert(np.stack(specs), lengths[0], stacked, generator)

@@ -34,6 +34,7 @@ from ._nn import (
 )
 from ._sklearn_compat import Interval, StrOptions
 from ._spectrogram import _AMIN
+from ._vae_audio import AdditiveAudioMixin
 
 __all__ = ["TimbreVAE"]
 
@@ -96,7 +97,7 @@ def _loudness_stats(clips):
     return torch.tensor(rows, dtype=torch.float32)
 
 
-class TimbreVAE(BaseTimbreModel):
+class TimbreVAE(AdditiveAudioMixin, BaseTimbreModel):
     """Conditional VAE that renders music in a timbre between two instruments.
 
     An encoder maps spectrogram frames to a small per-frame content latent;
@@ -138,6 +139,15 @@ class TimbreVAE(BaseTimbreModel):
         share fades linearly to 0 as alpha moves half a step away from it,
         since that detail belongs to the source instrument. 1 reconstructs the
         input exactly at its own timbre; 0 always outputs the decoder alone.
+    synthesis : {"additive", "griffinlim"}, default="griffinlim"
+        How audio is made from a conversion. ``"additive"`` plays the
+        synthesiser's controls (the input's f0, the decoded harmonic
+        amplitudes and noise envelope) on phase-continuous oscillators and
+        filtered noise, several times faster than ``"griffinlim"``, which
+        recovers a phase for the rendered spectrogram from the input's.
+        Conversions that keep some of the input's detail (see
+        ``keep_detail``) use Griffin-Lim either way. Both give the same
+        spectrogram; docs/vae.md compares the audio.
     calibrate_alpha : bool, default=False
         Space alpha so that the instrument heard moves evenly along it. After
         training, up to 6 training pieces per instrument (their first 2
@@ -265,6 +275,7 @@ class TimbreVAE(BaseTimbreModel):
 
     _parameter_constraints = {
         **BaseTimbreModel._parameter_constraints,
+        **AdditiveAudioMixin._synthesis_constraints,
         "latent_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "encoder": [StrOptions({"shared", "per_domain"})],
         "beta": [Interval(numbers.Real, 0, None, closed="left")],
@@ -287,6 +298,7 @@ class TimbreVAE(BaseTimbreModel):
         lambda_adversarial=0.1,
         lambda_alpha=0.05,
         keep_detail=1.0,
+        synthesis="griffinlim",
         calibrate_alpha=False,
         hidden=128,
         n_harmonics=60,
@@ -315,6 +327,7 @@ class TimbreVAE(BaseTimbreModel):
         self.lambda_adversarial = lambda_adversarial
         self.lambda_alpha = lambda_alpha
         self.keep_detail = keep_detail
+        self.synthesis = synthesis
         self.calibrate_alpha = calibrate_alpha
         self.hidden = hidden
         self.n_harmonics = n_harmonics
@@ -656,8 +669,7 @@ class TimbreVAE(BaseTimbreModel):
         rendered = self._decode(mean, chunk.features, chunk.f0, target, source)
         # The input's unexplained detail belongs to its own timbre: keep all of
         # it there (exact reconstruction) and fade it out as alpha moves away.
-        distance = abs(target_alpha - source_alpha)
-        weight = self.keep_detail * max(0.0, 1.0 - 2.0 * distance)
+        weight = self._detail_weight(source_alpha, target_alpha)
         if weight == 0:
             return rendered
         own = self._decode(mean, chunk.features, chunk.f0, source)
