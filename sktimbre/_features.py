@@ -48,6 +48,15 @@ def _interp_bins(values, positions):
     return lower + frac * (upper - lower)
 
 
+def full_scale_peak(win_length):
+    """The STFT peak of a full-scale sine under a periodic Hann window of
+    ``win_length`` samples (half the window's sum): a fixed ``peak`` for
+    :func:`harmonic_f0` where the clip's own largest magnitude is not known
+    in advance, as in a stream."""
+    return float(torch.hann_window(win_length, periodic=True,
+                                   dtype=torch.float64).sum()) / 2
+
+
 def salience_matrix(*, sr, n_fft, fmin=65.0, fmax=2100.0):
     """The harmonic summation of :func:`harmonic_f0` as a matrix ``W`` of
     shape (n_candidates, 1 + n_fft // 2): ``W @ compressed`` is the salience

@@ -17,27 +17,24 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._cached_conv import FrameQueue, StreamingDecoder, StreamingEncoder
-from ._features import pick_f0, salience_matrix
+from ._features import full_scale_peak, pick_f0, salience_matrix
 from ._nn import context_frames
 from ._spectrogram import _AMIN
 from ._synth import _padded_hann
 from ._vae import LOUDNESS_CONTEXT, smoothing_pads
+from ._vae_audio import _SILENT
 
-__all__ = ["ControlStream", "stream_peak", "SILENT_CONTROL"]
+__all__ = ["ControlStream", "stream_peak", "lag_frames"]
 
-# Log amplitude of the controls of a silent frame: exp(-100) is 0 in float32.
-SILENT_CONTROL = -100.0
 # Lowest f0 the tracker searches, as harmonic_f0's default.
 _FMIN = 65.0
 
 
 def stream_peak(transformer):
-    """The fixed scale of the pitch tracker's compression in a stream: the
-    STFT peak of a full-scale sine (half the window's sum), where offline
-    conversion uses the clip's own largest magnitude."""
-    window = _padded_hann(transformer.win_length or transformer.n_fft,
-                          transformer.n_fft)
-    return float(window.sum()) / 2
+    """The fixed scale of the pitch tracker's compression in a stream (see
+    :func:`~sktimbre._features.full_scale_peak`), where offline conversion
+    uses the clip's own largest magnitude."""
+    return full_scale_peak(transformer.win_length or transformer.n_fft)
 
 
 class ControlStream(nn.Module):
@@ -80,7 +77,8 @@ class ControlStream(nn.Module):
         self.compression = float(peak) * 1e-3 + 1e-12
         self.amin = _AMIN
         self.fmin = _FMIN
-        self.silent_control = SILENT_CONTROL
+        # The controls offline additive synthesis gives a silent frame.
+        self.silent_control = _SILENT
         self.silent_floor = math.log(2 * _AMIN)
         # Samples not yet analysed, from the start of the next frame's window;
         # the offline STFT pads the clip with half a window of zeros.

@@ -18,27 +18,15 @@ from torch import nn
 
 from ._alpha_spacing import POSITIONS
 from ._frame_stream import ControlStream, lag_frames, stream_peak
-from ._synth import AdditiveSynth, SynthState
+from ._synth import SynthState
 from ._validation import check_alpha, check_source
 
-__all__ = ["BlockConverter", "Streamer", "stream_delay", "model_synthesiser"]
+__all__ = ["BlockConverter", "Streamer", "stream_delay", "make_streamer"]
 
 
 # The synthesiser's state between blocks, kept as buffers of the converter.
 _SYNTH_STATE = ("phase", "last_f0", "amplitude", "harmonic_delay", "noise_tail",
                 "noise_delay", "frame", "started")
-
-
-def model_synthesiser(model):
-    """The :class:`~sktimbre._synth.AdditiveSynth` that plays ``model``'s
-    controls, on its device, its noise seeded by the model's seed."""
-    transformer = model.spectrogram_
-    return AdditiveSynth(
-        transformer.sr, transformer.n_fft, transformer.hop_length,
-        model.n_harmonics, model.n_noise_bands,
-        win_length=transformer.win_length or transformer.n_fft,
-        seed=model._torch_seed_,
-    ).to(model.device_)
 
 
 def stream_delay(*, n_fft, hop_length, lag_frames, synth_latency, block_size):
@@ -87,7 +75,7 @@ class BlockConverter(nn.Module):
         self.alpha = float(alpha)
         self.rendered_alpha = float(alpha)
         self.controls = ControlStream(model, self._spaced(alpha), source, peak)
-        self.synth = model_synthesiser(model)
+        self.synth = model.synthesiser()
         self.n_harmonics = int(model.n_harmonics)
         self.delay_samples = stream_delay(
             n_fft=transformer.n_fft, hop_length=self.hop_length,

@@ -65,13 +65,14 @@ class AdditiveAudioMixin:
         ).to(self.device_)
 
     @torch.no_grad()
-    def _convert_rendering(self, spec, source_alpha, target_alpha, *, length):
+    def _convert_rendering(self, spec, source_alpha, target_alpha, *, length,
+                           peak=None):
         if self.synthesis != "additive" or self._detail_weight(
                 source_alpha, self._position(target_alpha)) > 0:
             return super()._convert_rendering(spec, source_alpha, target_alpha,
-                                              length=length)
+                                              length=length, peak=peak)
         self._set_train_mode(False)
-        data = self._clip_data(spec, None)
+        data = self._clip_data(spec, None, peak=peak)
         controls = self._chunked(
             data, lambda chunk: self._controls_chunk(chunk, source_alpha, target_alpha))
         # A silent frame keeps its silence, as _convert keeps it.
