@@ -4,6 +4,7 @@ music in a voice that blends them, with scikit-learn estimators over PyTorch."""
 from ._baselines import MatchEQ
 from ._convert import convert
 from ._cyclegan import TimbreCycleGAN
+from ._export import export_torchscript
 from ._spectrogram import Spectrogram, SpectrogramTransformer
 from ._vae import TimbreVAE
 from ._version import __version__
@@ -16,4 +17,5 @@ __all__ = [
     "TimbreVAE",
     "__version__",
     "convert",
+    "export_torchscript",
 ]

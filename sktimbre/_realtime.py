@@ -110,6 +110,14 @@ class BlockConverter(nn.Module):
         return below + share * (above - below)
 
     @torch.jit.export
+    def set_alpha(self, alpha: float):
+        """Render at ``alpha`` from the next block on."""
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError("alpha=" + str(alpha) + " is outside [0, 1]; pass "
+                             "a value between 0 (domain A) and 1 (domain B).")
+        self.alpha = alpha
+
+    @torch.jit.export
     def reset(self):
         """Forget every sample seen: the state of a new stream."""
         self.controls.reset()
