@@ -3,6 +3,7 @@
 
 import copy
 import json
+import warnings
 
 import torch
 
@@ -71,7 +72,15 @@ def export_torchscript(model, path, *, block_size=512, alpha=None, source):
     cpu_model.device_ = torch.device("cpu")
     module = cpu_model.stream(block_size=block_size, alpha=alpha,
                               source=source).module
-    scripted = torch.jit.script(module)
+    # A host runs forward outside torch.no_grad: the copy's weights are
+    # frozen, so that no call records a graph.
+    for parameter in module.parameters():
+        parameter.requires_grad_(False)
+    # TorchScript, deprecated in recent torch, is still what audio hosts
+    # (libtorch, nn~) load.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted = torch.jit.script(module)
     contract = {
         "sample_rate": module.sample_rate,
         "block_size": module.block_size,
@@ -84,8 +93,10 @@ def export_torchscript(model, path, *, block_size=512, alpha=None, source):
         "dtype": "float32",
     }
     with atomic_path(path) as temporary:
-        torch.jit.save(scripted, str(temporary),
-                       _extra_files={CONTRACT_FILE: json.dumps(contract)})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.jit.save(scripted, str(temporary),
+                           _extra_files={CONTRACT_FILE: json.dumps(contract)})
     return contract
 
 

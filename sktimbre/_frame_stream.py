@@ -91,8 +91,8 @@ class ControlStream(nn.Module):
         stats = model.decoder_.loudness_stats
         self.register_buffer("loudness_line", torch.stack([
             (1 - weight) * stats[0, i] + weight * stats[1, i] for i in range(3)]))
-        self.register_buffer("film", self.decoder.film_of(
-            self.code(torch.full((1,), float(target), device=device))))
+        self.register_buffer("film", torch.zeros(0, device=device))
+        self.set_target(float(target))
         self.smooth_width = 2 * LOUDNESS_CONTEXT + 1
         self.smooth_left = smoothing_pads(LOUDNESS_CONTEXT, model.causal)[0]
         self.started = False
@@ -107,8 +107,10 @@ class ControlStream(nn.Module):
     @torch.jit.export
     def set_target(self, target: float):
         """Render at decoder alpha ``target`` from the next frame on."""
-        code = self.code(torch.full((1,), target, device=self.film.device))
-        self.film = self.decoder.film_of(code)
+        # A host calls this outside any no_grad block of its own.
+        with torch.no_grad():
+            code = self.code(torch.full((1,), target, device=self.film.device))
+            self.film = self.decoder.film_of(code)
 
     @torch.jit.export
     def reset(self):

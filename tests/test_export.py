@@ -58,7 +58,8 @@ def test_exported_module_matches_the_streamer_in_a_fresh_process(vae, tmp_path):
     host = subprocess.run(
         [sys.executable, "-c", _HOST, str(path), str(tmp_path / "input.npy"),
          str(tmp_path / "output.npy")],
-        capture_output=True, text=True, check=True, cwd=tmp_path)
+        capture_output=True, text=True, cwd=tmp_path)
+    assert host.returncode == 0, host.stderr
     report = json.loads(host.stdout)
     assert report["sktimbre_imported"] is False
     assert report["contract"] == contract
@@ -81,11 +82,11 @@ def test_exported_module_checks_its_input(vae, tmp_path):
     path = tmp_path / "vae.ts"
     export_torchscript(vae, path, block_size=256, source=0)
     module = torch.jit.load(str(path))
-    with pytest.raises(RuntimeError, match="256"):
+    with pytest.raises(torch.jit.Error, match="256"):
         module(torch.zeros(255))
-    with pytest.raises(RuntimeError, match="NaN"):
+    with pytest.raises(torch.jit.Error, match="NaN"):
         module(torch.full((256,), float("nan")))
-    with pytest.raises(RuntimeError, match="alpha"):
+    with pytest.raises(torch.jit.Error, match="alpha"):
         module.set_alpha(1.5)
     module.alpha = 0.5
     assert module(torch.zeros(256)).shape == (256,)
@@ -101,9 +102,9 @@ def test_export_leaves_the_model_on_its_device(vae, tmp_path):
 
 
 def test_cyclegan_cannot_be_exported(tmp_path):
-    model = tiny(TimbreCycleGAN).fit(*short_pair())
+    # Refused for what the model is, fitted or not.
     with pytest.raises(NotImplementedError, match="cannot stream"):
-        export_torchscript(model, tmp_path / "gan.ts", source="A")
+        export_torchscript(TimbreCycleGAN(), tmp_path / "gan.ts", source="A")
     assert not (tmp_path / "gan.ts").exists()
 
 
