@@ -5,6 +5,7 @@ from ._baselines import MatchEQ
 from ._convert import convert
 from ._cyclegan import TimbreCycleGAN
 from ._export import export_torchscript
+from ._realtime import Streamer
 from ._spectrogram import Spectrogram, SpectrogramTransformer
 from ._vae import TimbreVAE
 from ._version import __version__
@@ -12,6 +13,7 @@ from ._version import __version__
 __all__ = [
     "MatchEQ",
     "Spectrogram",
+    "Streamer",
     "SpectrogramTransformer",
     "TimbreCycleGAN",
     "TimbreVAE",
