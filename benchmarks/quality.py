@@ -405,7 +405,9 @@ def write_source_sections(args, per_source, descriptions):
             f"\n\n![{name}: the same notes from violin and flute along alpha, "
             f"{source}](img/{SHORT[name]}_blend_{source}.png)"
             for name in SHORT if (IMAGES / f"{SHORT[name]}_blend_{source}.png").exists()
-            and (args.model == "both" or SHORT[name] == args.model))
+            and (args.model == "both" or SHORT[name] == args.model)
+            # The pictures are the default networks' run.
+            and not args.causal)
         write_section(
             f"quality-{device}-{source}{suffix}",
             f"### Source {source} ({args.device}{label})\n\n{descriptions[source]} "
