@@ -13,6 +13,7 @@ only; the default and the causal (low-latency) networks are both timed.
 """
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -73,11 +74,13 @@ def main():
     piece = np.concatenate(data.test_violin)[:int(args.seconds * data.sr)]
     piece = piece.astype(np.float32)
     rows = []
+    load_before = os.getloadavg()[0]
     for label, causal in (("default", False), ("causal=True", True)):
         model = TimbreVAE(max_epochs=1, synthesis="additive", keep_detail=0.0,
                           causal=causal, random_state=0, device="cpu")
         model.fit(data.violin[:4], data.flute[:4])
         rows += streaming_cost(model, piece, data.sr, label=label)
+    load_after = os.getloadavg()[0]
     table = markdown_table(
         ["networks", "path", "block (samples)", "block (ms)", "latency (ms)",
          "median block time (ms)", "p99 block time (ms)", "p99 / block duration",
@@ -95,7 +98,10 @@ def main():
         "synthesiser) is inside each block's time. Latency is the stream's "
         "lookahead plus one block (docs/realtime.md). A p99 / block duration "
         "below 1 means 99% of the blocks are done before the next one is due. "
-        f"Machine: {machine()}.\n\n{table}")
+        f"Machine: {machine()}; load average {load_before:.1f} before the run "
+        f"and {load_after:.1f} after it, on {os.cpu_count()} cores (other jobs "
+        "shared the machine; block times on an idle one are shorter)."
+        f"\n\n{table}")
 
 
 if __name__ == "__main__":

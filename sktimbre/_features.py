@@ -10,12 +10,18 @@ a GPU, and cost far less than pYIN.
 import math
 
 import torch
+from torch.nn import functional as F
 
-__all__ = ["harmonic_f0", "loudness_db", "content_features"]
+__all__ = ["harmonic_f0", "loudness_db", "content_features", "smooth_loudness"]
 
 # Frames on each side of a frame that its features read besides the frame
 # itself: the onset is the loudness change from the frame before.
 FEATURE_CONTEXT = 1
+
+# Frames on each side that a TimbreVAE decoder's loudness is averaged over:
+# 9 frames, about 0.1 s at the default hop, longer than an attack, shorter
+# than a note.
+LOUDNESS_CONTEXT = 4
 
 _N_HARMONICS = 10
 # Harmonic weights decay so that the fundamental dominates (Klapuri 2006);
@@ -181,3 +187,17 @@ def content_features(magnitude, *, sr, n_fft, peak=None):
     onset = torch.diff(loud_scaled, dim=-1, prepend=loud_scaled[..., :1])
     pitch = torch.log2(f0 / 440.0)
     return torch.stack([pitch, periodicity, loud_scaled, onset], dim=-2), f0
+
+
+def smooth_loudness(values, context, causal=False):
+    """Moving average over ``2 * context + 1`` frames of (B, C, T), centred
+    or, when ``causal``, ending on each frame, with the edge frames repeated
+    so a clip's ends are not pulled down."""
+    left, right = smoothing_pads(context, causal)
+    padded = F.pad(values, (left, right), mode="replicate")
+    return F.avg_pool1d(padded, 2 * context + 1, stride=1)
+
+
+def smoothing_pads(context, causal):
+    """Frames repeated before and after a clip by :func:`smooth_loudness`."""
+    return (2 * context, 0) if causal else (context, context)

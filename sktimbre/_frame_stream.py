@@ -17,11 +17,16 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._cached_conv import FrameQueue, StreamingDecoder, StreamingEncoder
-from ._features import full_scale_peak, pick_f0, salience_matrix
+from ._features import (
+    LOUDNESS_CONTEXT,
+    full_scale_peak,
+    pick_f0,
+    salience_matrix,
+    smoothing_pads,
+)
 from ._nn import context_frames
 from ._spectrogram import _AMIN
 from ._synth import _padded_hann
-from ._vae import LOUDNESS_CONTEXT, smoothing_pads
 from ._vae_audio import _SILENT
 
 __all__ = ["ControlStream", "stream_peak", "lag_frames"]

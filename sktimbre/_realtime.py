@@ -152,7 +152,9 @@ class BlockConverter(nn.Module):
         if self.alpha != self.rendered_alpha:
             self.controls.set_target(self._spaced(self.alpha))
             self.rendered_alpha = self.alpha
-        f0, controls = self.controls(block.to(self.output.dtype))
+        # A host may hand CPU samples to a module moved to a GPU.
+        block = block.to(device=self.output.device, dtype=self.output.dtype)
+        f0, controls = self.controls(block)
         self.output = torch.cat([self.output, self._play(f0, controls)])
         out = self.output[:self.block_size]
         self.output = self.output[self.block_size:]

@@ -19,7 +19,7 @@ from ._alpha_spacing import (
     unspaced,
 )
 from ._base import BaseTimbreModel
-from ._features import FEATURE_CONTEXT
+from ._features import FEATURE_CONTEXT, LOUDNESS_CONTEXT, smooth_loudness
 from ._nn import (
     ConvEncoder,
     FiLMDecoder,
@@ -32,6 +32,7 @@ from ._nn import (
     init_output_bias,
     kl_divergence,
 )
+from ._realtime import make_streamer
 from ._sklearn_compat import Interval, StrOptions
 from ._spectrogram import _AMIN
 from ._vae_audio import AdditiveAudioMixin
@@ -40,29 +41,12 @@ __all__ = ["TimbreVAE"]
 
 # Pitch and smoothed loudness; see TimbreVAE._decoder_inputs.
 _N_DECODER_FEATURES = 2
-# Frames on each side that the decoder's loudness is averaged over: 9 frames,
-# about 0.1 s at the default hop, longer than an attack, shorter than a note.
-LOUDNESS_CONTEXT = 4
 # A render between the two instruments may stray this many nepers (about
 # 3 dB) from the level in proportion between its two ends before it costs.
 _LEVEL_SLACK = 0.35
 # Frames quieter than this far below their clip's loudest do not count in an
 # instrument's loudness statistics (rests, reverberation tails).
 _VOICED_RANGE = 40.0 / 30.0
-
-
-def _smooth(values, context, causal=False):
-    """Moving average over ``2 * context + 1`` frames of (B, C, T), centred
-    or, when ``causal``, ending on each frame, with the edge frames repeated
-    so a clip's ends are not pulled down."""
-    left, right = smoothing_pads(context, causal)
-    padded = F.pad(values, (left, right), mode="replicate")
-    return F.avg_pool1d(padded, 2 * context + 1, stride=1)
-
-
-def smoothing_pads(context, causal):
-    """Frames repeated before and after a clip by :func:`_smooth`."""
-    return (2 * context, 0) if causal else (context, context)
 
 
 def _loudness_stats(clips):
@@ -433,8 +417,8 @@ class TimbreVAE(AdditiveAudioMixin, BaseTimbreModel):
             (1 - weight) * self.decoder_.loudness_stats[0, i]
             + weight * self.decoder_.loudness_stats[1, i] for i in range(3))
         expected = intercept + slope * pitch
-        loudness = _smooth((loudness - expected) / spread, LOUDNESS_CONTEXT,
-                           self.causal)
+        loudness = smooth_loudness((loudness - expected) / spread,
+                                   LOUDNESS_CONTEXT, self.causal)
         return torch.cat([pitch, loudness, z], dim=1)
 
     def _decode(self, z, features, f0, alpha, source=None):
@@ -636,9 +620,6 @@ class TimbreVAE(AdditiveAudioMixin, BaseTimbreModel):
         >>> streamer.lookahead_samples  # 25 network frames, STFT and synthesiser
         7168
         """
-        # The streaming chain is built from this model's networks.
-        from ._realtime import make_streamer
-
         return make_streamer(self, block_size=block_size, alpha=alpha, source=source)
 
     def _position(self, alpha):

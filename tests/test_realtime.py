@@ -117,6 +117,17 @@ def test_stream_delay_is_the_least_that_never_runs_dry():
                    for c in range(1, 200))
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_stream_on_a_gpu_equals_the_cpu_stream(pair):
+    model = tiny(TimbreVAE, synthesis="additive", keep_detail=0.0,
+                 device="cuda").fit(*pair)
+    piece = _piece(pair, 20480)
+    on_gpu = _streamed(model.stream(block_size=512, source="A"), piece)
+    model.device_ = torch.device("cpu")
+    on_cpu = _streamed(model.stream(block_size=512, source="A"), piece)
+    np.testing.assert_allclose(on_gpu, on_cpu, atol=TOLERANCE, rtol=0)
+
+
 def test_reset_restores_the_initial_state(vae, pair):
     piece = _piece(pair, 12800)
     streamer = vae.stream(block_size=512, alpha=0.4, source="A")
@@ -186,3 +197,32 @@ def test_mel_model_cannot_stream(pair):
     model = tiny(TimbreVAE, spectrogram=SpectrogramTransformer(n_mels=32)).fit(*pair)
     with pytest.raises(ValueError, match="n_mels=None"):
         model.stream(block_size=512, source="A")
+
+
+def test_causal_networks_read_no_later_frame(causal_vae, pair):
+    S = causal_vae.spectrogram_.transform(_piece(pair, 20000))
+    changed = S.copy()
+    changed[:, 40:] += 1.0
+    # The source given, as a stream gives it: nothing is read from the
+    # whole clip, so only the networks could carry the change back.
+    converted = np.asarray(causal_vae.transform(S, alpha=0.5, source="A"))
+    later = np.asarray(causal_vae.transform(changed, alpha=0.5, source="A"))
+    # To float rounding: the convolutions' kernels tile the frames their own way.
+    np.testing.assert_allclose(later[:, :40], converted[:, :40], atol=1e-5)
+    assert np.abs(later[:, 40:] - converted[:, 40:]).max() > 0.1
+
+
+def test_causal_model_converts_in_chunks_exactly_and_persists(causal_vae, pair,
+                                                              tmp_path):
+    from sklearn.base import clone
+
+    S = causal_vae.spectrogram_.transform(_piece(pair, 20000))
+    whole = np.asarray(causal_vae.transform(S, alpha=0.7))
+    chunked = clone(causal_vae).set_params(chunk_frames=16)
+    chunked.__dict__.update({k: v for k, v in causal_vae.__dict__.items()
+                             if k.endswith("_")})
+    np.testing.assert_array_equal(np.asarray(chunked.transform(S, alpha=0.7)), whole)
+    causal_vae.save(tmp_path / "causal.skt")
+    loaded = TimbreVAE.load(tmp_path / "causal.skt")
+    assert loaded.causal is True
+    np.testing.assert_array_equal(np.asarray(loaded.transform(S, alpha=0.7)), whole)
