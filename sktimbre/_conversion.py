@@ -243,6 +243,13 @@ class ConversionMixin(TransformerMixin):
         the transformer's Griffin-Lim makes the audio."""
         return self._convert(spec, source_alpha, target_alpha, peak=peak), None
 
+    def _segment_player(self, source_alpha, target_alpha, out):
+        """For a model that synthesises its own audio, an object whose
+        ``play(values, peak=, start=, core=)`` writes the audio of a long
+        clip's segments into ``out`` in turn and ``finish()`` its end; None
+        (Griffin-Lim inverts each segment) otherwise."""
+        return None
+
     def _conversion_margin(self):
         """Frames of context on each side of a frame that ``_convert_chunk``
         reads: half the receptive field of the networks it runs, with the

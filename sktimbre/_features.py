@@ -7,6 +7,7 @@ any spectrogram a :class:`~sktimbre.SpectrogramTransformer` makes, on the CPU or
 a GPU, and cost far less than pYIN.
 """
 
+import functools
 import math
 
 import torch
@@ -64,30 +65,33 @@ def full_scale_peak(win_length):
 
 
 def salience_matrix(*, sr, n_fft, fmin=65.0, fmax=2100.0):
-    """The harmonic summation of :func:`harmonic_f0` as a matrix ``W`` of
-    shape (n_candidates, 1 + n_fft // 2): ``W @ compressed`` is the salience
-    of every candidate, to float rounding.
+    """The matrix of :func:`harmonic_f0`'s harmonic summation, on the CPU in
+    float32, for a streaming converter to hold as a buffer (see
+    :func:`_salience_weights`)."""
+    return _salience_weights(n_fft // 2 + 1, sr, n_fft, fmin, min(fmax, sr / 2 / 2),
+                             torch.device("cpu"), torch.float32).clone()
 
-    A streaming converter applies it to one frame at a time at the cost of
-    one matrix product, with no per-harmonic gathers.
+
+@functools.lru_cache(maxsize=16)
+def _salience_weights(n_bins, sr, n_fft, fmin, fmax, device, dtype):
+    """Matrix ``(n_candidates, n_bins)`` whose product with a compressed
+    magnitude is each candidate's weighted harmonic sum: peaks at k f0 minus
+    troughs at (k - 1/2) f0, read by linear interpolation between bins.
+
+    One matrix product instead of gathering each harmonic's bins frame by
+    frame: the pitch tracker's cost, which conversion pays on every piece.
     """
-    fmax = min(fmax, sr / 2 / 2)
+    identity = torch.eye(n_bins, device=device, dtype=dtype)
+    candidates = _candidate_f0s(fmin, fmax, device)
     bin_hz = sr / n_fft
-    n_bins = n_fft // 2 + 1
-    candidates = _candidate_f0s(fmin, fmax, "cpu").double()
-    rows = torch.arange(len(candidates))
-    matrix = torch.zeros(len(candidates), n_bins, dtype=torch.float64)
+    weights = torch.zeros(len(candidates), n_bins, device=device, dtype=dtype)
     for k in range(1, _N_HARMONICS + 1):
-        weight = _DECAY ** (k - 1)
         peak = candidates * k / bin_hz
-        inside = (peak < n_bins - 1).double() * weight
-        for position, sign in ((peak, 1.0), (candidates * (k - 0.5) / bin_hz, -1.0)):
-            pos = position.clamp(0, n_bins - 1.001)
-            low = pos.floor().long()
-            frac = pos - low
-            matrix.index_put_((rows, low), sign * inside * (1 - frac), accumulate=True)
-            matrix.index_put_((rows, low + 1), sign * inside * frac, accumulate=True)
-    return matrix.float()
+        trough = candidates * (k - 0.5) / bin_hz
+        inside = (peak < n_bins - 1).to(dtype)[:, None]
+        weights += _DECAY ** (k - 1) * inside * (
+            _interp_bins(identity, peak) - _interp_bins(identity, trough))
+    return weights
 
 
 def harmonic_f0(magnitude, *, sr, n_fft, fmin=65.0, fmax=2100.0, peak=None):
@@ -116,26 +120,14 @@ def harmonic_f0(magnitude, *, sr, n_fft, fmin=65.0, fmax=2100.0, peak=None):
         mass, in [0, 1]: near 1 for a clean harmonic tone, near 0 for noise.
     """
     fmax = min(fmax, sr / 2 / 2)
-    bin_hz = sr / n_fft
     if peak is None:
         peak = magnitude.amax(dim=(-2, -1), keepdim=True)
     else:
         peak = torch.as_tensor(peak, dtype=magnitude.dtype, device=magnitude.device)
     compressed = torch.log1p(magnitude / (peak * 1e-3 + 1e-12))
-    candidates = _candidate_f0s(fmin, fmax, magnitude.device)
-    salience = torch.zeros(
-        *magnitude.shape[:-2], len(candidates), magnitude.shape[-1],
-        device=magnitude.device, dtype=magnitude.dtype,
-    )
-    nyquist_bin = magnitude.shape[-2] - 1
-    for k in range(1, _N_HARMONICS + 1):
-        weight = _DECAY ** (k - 1)
-        peak = candidates * k / bin_hz
-        trough = candidates * (k - 0.5) / bin_hz
-        inside = (peak < nyquist_bin).to(magnitude.dtype)[:, None]
-        salience += weight * inside * (
-            _interp_bins(compressed, peak) - _interp_bins(compressed, trough)
-        )
+    weights = _salience_weights(magnitude.shape[-2], sr, n_fft, fmin, fmax,
+                                magnitude.device, magnitude.dtype)
+    salience = weights @ compressed
     return pick_f0(salience, compressed, fmin)
 
 

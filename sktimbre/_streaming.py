@@ -102,12 +102,20 @@ def convert_long_clip(model, clip, choose_alpha, *, peak=None):
                + transformer._synthesis_context())
     seed = _seed(transformer.random_state) if transformer.n_mels else None
     out = np.empty(len(clip), dtype=np.float32)
+    # A model that synthesises its own audio plays each segment's core
+    # frames in turn, its synthesiser's state carried across the cuts.
+    player = model._segment_player(source, target, out)
     for start, stop, core_start, core_stop in _segments(n_frames, context):
         values, phase, length = _analyse(transformer, clip, start, stop)
+        if player is not None:
+            player.play(values, peak=peak, start=start, core=(core_start, core_stop))
+            continue
         converted = model._convert(values, source, target, peak=peak, offset=start)
         if phase is None:
             phase = transformer._random_phase(seed, start, stop)
         audio = transformer._invert(converted, length, phase, None)
         first, last = core_start * hop, min(core_stop * hop, len(clip))
         out[first:last] = audio[first - start * hop:last - start * hop]
+    if player is not None:
+        player.finish()
     return out

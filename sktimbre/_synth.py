@@ -29,7 +29,7 @@ _RAYLEIGH_MEDIAN = math.sqrt(math.log(4.0) / 2.0)
 _HASH_MULTIPLIERS = (0x7FEB352D, 0x046F23D5)
 _HASH_MASK = 0xFFFFFFFF
 # Frames :meth:`AdditiveSynth.forward` synthesises at once.
-_FORWARD_BLOCK = 128
+_FORWARD_BLOCK = 512
 
 
 class SynthState(NamedTuple):
@@ -137,10 +137,11 @@ class AdditiveSynth(nn.Module):
         self.register_buffer("window", window)
         self.harmonic_gain = 2.0 / float(window.sum())
         # Noise of RMS s per sample has E|X|^2 = s^2 sum(w^2) in the STFT; a
-        # grain of flat magnitude m has variance m^2 / n_fft, and windowed
-        # grains overlap-add to sum(w^2) / hop of it per sample.
+        # grain whose bins' real and imaginary parts are uniform in [-1, 1)
+        # times m has variance (2/3) m^2 / n_fft per sample, and windowed
+        # grains overlap-add to sum(w^2) / hop of it.
         energy = float((window**2).sum())
-        self.noise_gain = self.hop_length**0.5 * self.n_fft**0.5 / energy / (
+        self.noise_gain = (1.5 * self.hop_length * self.n_fft) ** 0.5 / energy / (
             _RAYLEIGH_MEDIAN)
         self.register_buffer(
             "harmonic_numbers", torch.arange(1, n_harmonics + 1, dtype=torch.float32))
@@ -252,26 +253,25 @@ class AdditiveSynth(nn.Module):
         below = highest < self.sr / 2
         start_amp = start_amp * below
         end_amp = amplitude * below
-        audio = self._oscillators(theta, start_amp, end_amp)
+        # Harmonics that pass Nyquist over every interval need no samples.
+        lowest = float(torch.maximum(start_f0, f0).min())
+        count = int((self.harmonic_numbers * lowest < self.sr / 2).sum())
+        audio = self._oscillators(theta, start_amp, end_amp, count)
         last_phase = torch.remainder(ends[:, -1], 2 * math.pi)
         return (audio.reshape(audio.shape[0], -1), last_phase, f0[:, -1],
                 amplitude[:, :, -1])
 
     def _oscillators(self, theta: torch.Tensor, start_amp: torch.Tensor,
-                     end_amp: torch.Tensor) -> torch.Tensor:
+                     end_amp: torch.Tensor, count: int) -> torch.Tensor:
         """Sum over harmonics k of amp_k * sin(k theta), (B, T, H), the
         amplitudes ramping linearly from ``start_amp`` to ``end_amp`` (B, K, T)
-        over each interval.
+        over each interval; harmonics past the first ``count`` are silent.
 
         sin(k theta) comes from the Chebyshev recurrence
         s_{k+1} = 2 cos(theta) s_k - s_{k-1}: one multiply-add per harmonic
         and sample instead of a sine, the cost that decides the speed.
         Its float32 rounding grows with k squared, about 1e-4 at the 60th.
         """
-        heard = (start_amp > 0) | (end_amp > 0)
-        sounding = heard.transpose(0, 1).flatten(1).any(dim=1)
-        count = int(sounding.nonzero().max()) + 1 if bool(sounding.any()) else 0
-        count = min(count, self.n_harmonics)
         twice_cos = 2 * torch.cos(theta)
         previous = torch.zeros_like(theta)
         current = torch.sin(theta)
@@ -280,7 +280,9 @@ class AdditiveSynth(nn.Module):
         for k in range(count):
             at_start.addcmul_(start_amp[:, k, :, None], current)
             at_end.addcmul_(end_amp[:, k, :, None], current)
-            previous, current = current, torch.addcmul(-previous, twice_cos, current)
+            # In place: the buffer of s_{k-1} becomes s_{k+1}.
+            previous = previous.neg_().addcmul_(twice_cos, current)
+            previous, current = current, previous
         return at_start + (at_end - at_start) * self.ramp
 
     def _noise(self, noise_log_amp: torch.Tensor, state: SynthState):
@@ -290,33 +292,59 @@ class AdditiveSynth(nn.Module):
         magnitude = torch.exp(noise_log_amp.clamp(max=15.0)).transpose(1, 2)
         magnitude = magnitude @ self.noise_interp  # (B, T, n_bins)
         frames = state.frame + torch.arange(n_frames, device=magnitude.device)
-        phase = self._noise_phase(frames)  # (T, n_bins)
-        spectrum = torch.polar(magnitude * self.noise_gain,
-                               phase[None].expand(batch, -1, -1))
+        real, imag = self._noise_values(frames)  # (T, n_bins) each
+        magnitude = magnitude * self.noise_gain
+        spectrum = torch.complex(magnitude * real, magnitude * imag)
         grains = torch.fft.irfft(spectrum, n=self.n_fft, dim=-1) * self.window
-        hop = self.hop_length
-        total = (n_frames - 1) * hop + self.n_fft
-        summed = F.fold(grains.transpose(1, 2), output_size=(1, total),
-                        kernel_size=(1, self.n_fft), stride=(1, hop))
-        summed = summed.reshape(batch, total)
+        summed = self._overlap_add(grains)
         carried = state.noise_tail.shape[-1]
         summed = torch.cat([summed[:, :carried] + state.noise_tail,
                             summed[:, carried:]], dim=-1)
-        done = n_frames * hop
+        done = n_frames * self.hop_length
         return summed[:, :done], summed[:, done:]
 
-    def _noise_phase(self, frames: torch.Tensor) -> torch.Tensor:
-        """Uniform phases (T, n_bins) in [0, 2 pi), a hash of the seed, the
-        absolute frame index and the bin: no generator state to carry."""
-        bins = torch.arange(self.n_bins, device=frames.device, dtype=torch.int64)
-        mask = self.hash_mask
-        key = (frames[:, None] * self.n_bins + bins[None, :]) & mask
-        key = key ^ self.seed
+    def _overlap_add(self, grains: torch.Tensor) -> torch.Tensor:
+        """Grains (B, T, n_fft) added ``hop_length`` apart: (B, (T - 1) * hop
+        + n_fft). With a hop that divides n_fft, as many shifted adds as
+        grains overlap, cheaper than ``fold``."""
+        batch, n_frames, _ = grains.shape
+        hop = self.hop_length
+        if self.n_fft % hop != 0:
+            total = (n_frames - 1) * hop + self.n_fft
+            summed = F.fold(grains.transpose(1, 2), output_size=(1, total),
+                            kernel_size=(1, self.n_fft), stride=(1, hop))
+            return summed.reshape(batch, total)
+        overlap = self.n_fft // hop
+        parts = grains.reshape(batch, n_frames, overlap, hop)
+        summed = grains.new_zeros(batch, n_frames + overlap - 1, hop)
+        for part in range(overlap):
+            summed[:, part:part + n_frames] += parts[:, :, part]
+        return summed.reshape(batch, -1)
+
+    def _mix(self, key: torch.Tensor) -> torch.Tensor:
+        """A 32-bit integer hash of each value of ``key`` (int64)."""
+        key = key & self.hash_mask
         for multiplier in self.hash_multipliers:
             key = key ^ (key >> 16)
-            key = (key * multiplier) & mask
+            key = (key * multiplier) & self.hash_mask
+        return key ^ (key >> 16)
+
+    def _noise_values(self, frames: torch.Tensor):
+        """Real and imaginary parts (T, n_bins), uniform in [-1, 1), of each
+        bin's noise: a hash of the seed, the absolute frame index and the
+        bin, so there is no generator state to carry."""
+        bins = torch.arange(self.n_bins, device=frames.device, dtype=torch.int64)
+        # Frames and bins are hashed apart (few values) and mixed once per
+        # bin of each frame, where the cost is.
+        frame_keys = self._mix(frames ^ self.seed)
+        bin_keys = self._mix(bins + self.hash_mask // 3)
+        key = frame_keys[:, None] ^ bin_keys[None, :]
+        key = (key * self.hash_multipliers[1]) & self.hash_mask
         key = key ^ (key >> 15)
-        return key.float() * (2 * math.pi / 2.0**32)
+        # 16 bits for each part: plenty for noise.
+        real = (key >> 16).float() * (2.0 / 65536) - 1
+        imag = (key & 0xFFFF).float() * (2.0 / 65536) - 1
+        return real, imag
 
 
 def _hold_last(controls: torch.Tensor, extra: int) -> torch.Tensor:

@@ -55,7 +55,20 @@ class AdditiveAudioMixin:
 
     def synthesiser(self):
         """The :class:`~sktimbre._synth.AdditiveSynth` that plays this model's
-        controls, on its device, seeded by its ``random_state``."""
+        controls, on its device, seeded by its ``random_state``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sktimbre import TimbreVAE
+        >>> t = np.arange(11025) / 22050
+        >>> a = [np.sin(2 * np.pi * 220 * t).astype(np.float32)] * 2
+        >>> b = [np.sign(np.sin(2 * np.pi * 330 * t)).astype(np.float32) * 0.2] * 2
+        >>> vae = TimbreVAE(hidden=16, max_epochs=1, early_stopping=False,
+        ...                 synthesis="additive").fit(a, b)
+        >>> vae.synthesiser().latency  # samples its audio lags the frames by
+        512
+        """
         transformer = self.spectrogram_
         return AdditiveSynth(
             transformer.sr, transformer.n_fft, transformer.hop_length,
@@ -64,27 +77,88 @@ class AdditiveAudioMixin:
             seed=self._torch_seed_,
         ).to(self.device_)
 
-    @torch.no_grad()
-    def _convert_rendering(self, spec, source_alpha, target_alpha, *, length,
-                           peak=None):
-        if self.synthesis != "additive" or self._detail_weight(
-                source_alpha, self._position(target_alpha)) > 0:
-            return super()._convert_rendering(spec, source_alpha, target_alpha,
-                                              length=length, peak=peak)
-        self._set_train_mode(False)
+    def _uses_synthesiser(self, source_alpha, target_alpha):
+        """Whether the audio of this conversion comes from the synthesiser."""
+        return self.synthesis == "additive" and self._detail_weight(
+            source_alpha, self._position(target_alpha)) == 0
+
+    def _controls(self, spec, source_alpha, target_alpha, *, peak=None, offset=0):
+        """f0 ``(1, n_frames)`` and the harmonic and noise controls ``(1, K,
+        n_frames)``, ``(1, N, n_frames)`` of a conversion, converted chunk by
+        chunk as :meth:`_convert` does; silent frames stay silent."""
         data = self._clip_data(spec, None, peak=peak)
         controls = self._chunked(
-            data, lambda chunk: self._controls_chunk(chunk, source_alpha, target_alpha))
+            data, lambda chunk: self._controls_chunk(chunk, source_alpha, target_alpha),
+            offset=offset)
         # A silent frame keeps its silence, as _convert keeps it.
         silent = self.spectrogram_._silent_frames(spec)
         controls[:, torch.as_tensor(silent, device=controls.device)] = _SILENT
-        f0 = data.f0[None]
-        harmonic = controls[None, :self.n_harmonics]
-        noise = controls[None, self.n_harmonics:]
+        return (data.f0[None], controls[None, :self.n_harmonics],
+                controls[None, self.n_harmonics:])
+
+    def _segment_player(self, source_alpha, target_alpha, out):
+        if not self._uses_synthesiser(source_alpha, target_alpha):
+            return None
+        return _SegmentPlayer(self, source_alpha, target_alpha, out)
+
+    @torch.no_grad()
+    def _convert_rendering(self, spec, source_alpha, target_alpha, *, length,
+                           peak=None):
+        if not self._uses_synthesiser(source_alpha, target_alpha):
+            return super()._convert_rendering(spec, source_alpha, target_alpha,
+                                              length=length, peak=peak)
+        self._set_train_mode(False)
+        f0, harmonic, noise = self._controls(spec, source_alpha, target_alpha,
+                                             peak=peak)
         values = self._to_representation(self.renderer_(f0, harmonic, noise))
         values = values[0].cpu().numpy()
+        silent = self.spectrogram_._silent_frames(spec)
         values[:, silent] = spec[:, silent]
         hop = self.spectrogram_.hop_length
-        n_samples = (data.n_frames - 1) * hop if length is None else int(length)
+        n_samples = (f0.shape[-1] - 1) * hop if length is None else int(length)
         audio = self.synthesiser()(f0, harmonic, noise, length=n_samples)
         return values, RenderedAudio(audio[0].cpu().numpy(), values)
+
+
+class _SegmentPlayer:
+    """Plays a long clip's segments through one synthesiser, in order, into
+    ``out``: the synthesiser's state carries the oscillators' phases and the
+    noise's overlap across each cut, so the audio equals the whole clip's
+    synthesised at once, to float rounding."""
+
+    def __init__(self, model, source_alpha, target_alpha, out):
+        self.model, self.alphas, self.out = model, (source_alpha, target_alpha), out
+        self.synth = model.synthesiser()
+        self.state = self.synth.initial_state(1, model.device_)
+        # Samples played so far, counted from ``latency`` before sample 0.
+        self.played = 0
+        self.last = None
+
+    @torch.no_grad()
+    def play(self, values, *, peak, start, core):
+        """Synthesise the core frames ``core`` (clip frames) of a segment
+        whose first frame is the clip's frame ``start``."""
+        self.model._set_train_mode(False)
+        controls = self.model._controls(values, *self.alphas, peak=peak, offset=start)
+        kept = slice(core[0] - start, core[1] - start)
+        controls = [c[..., kept] for c in controls]
+        self.last = [c[..., -1:] for c in controls]
+        self._emit(*controls)
+
+    @torch.no_grad()
+    def finish(self):
+        """The samples after the last frame's centre, the last frame held."""
+        hop = self.synth.hop_length
+        extra = -(-(len(self.out) + self.synth.latency - self.played) // hop)
+        if extra > 0:
+            self._emit(*[c.expand(*c.shape[:-1], extra) for c in self.last])
+
+    def _emit(self, f0, harmonic, noise):
+        audio, self.state = self.synth.synthesize_block(f0, harmonic, noise,
+                                                        self.state)
+        audio = audio[0].cpu().numpy()
+        first = self.played - self.synth.latency
+        self.played += len(audio)
+        lo, hi = max(first, 0), min(first + len(audio), len(self.out))
+        if hi > lo:
+            self.out[lo:hi] = audio[lo - first:hi - first]

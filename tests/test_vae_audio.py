@@ -7,7 +7,7 @@ import torch
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
-from sktimbre import Spectrogram, SpectrogramTransformer, TimbreVAE
+from sktimbre import Spectrogram, SpectrogramTransformer, TimbreVAE, _streaming
 from sktimbre._dsp import stft
 from sktimbre._sklearn_compat import InvalidParameterError
 from sktimbre._spectrogram_array import RenderedAudio
@@ -110,6 +110,20 @@ def test_batches_carry_one_waveform_per_clip(pipe, two_instruments):
     assert audio.shape == clips.shape
     one = vae.transform(spec.transform(clips[1]), alpha=1.0)
     np.testing.assert_allclose(audio[1], spec.inverse_transform(one), atol=1e-5)
+
+
+def test_long_clips_play_through_one_synthesiser(pipe, two_instruments,
+                                                 monkeypatch):
+    vae = pipe["vae"]
+    melody = np.concatenate(two_instruments[0][:3])
+    alpha = _far_alpha(vae, pipe["spec"].transform(melody))
+    whole = vae.transform(melody, alpha=alpha)
+    # Segments this short cut the 3 s melody in several places.
+    monkeypatch.setattr(_streaming, "_SEGMENT_FRAMES", 64)
+    assert _streaming.is_long(vae.spectrogram_, len(melody))
+    segmented = vae.transform(melody, alpha=alpha)
+    assert segmented.shape == melody.shape and np.abs(whole).max() > 1e-2
+    np.testing.assert_allclose(segmented, whole, atol=2e-5)
 
 
 def test_carried_audio_pickles_and_old_pickles_load(pipe, two_instruments):
