@@ -166,10 +166,11 @@ class ConversionMixin(TransformerMixin):
         outputs = []
         for spec, length in zip(specs, lengths):
             timbre = getattr(spec, "timbre", None)
-            if source is None:
-                source = self._estimate_source_alpha(spec) if timbre is None else (
+            clip_source = source
+            if clip_source is None:
+                clip_source = self._estimate_source_alpha(spec) if timbre is None else (
                     timbre[1])
-            pair = self._alpha_pair(source, timbre, choose_alpha)
+            pair = self._alpha_pair(clip_source, timbre, choose_alpha)
             plain = np.asarray(spec, dtype=np.float32)
             values, audio = self._convert_rendering(plain, *pair, length=length,
                                                     peak=peak)
