@@ -69,8 +69,8 @@ MCD_CONVENTION = (
 )
 
 
-def models(device):
-    out = {"TimbreVAE": TimbreVAE(random_state=0, device=device)}
+def models(device, causal=False):
+    out = {"TimbreVAE": TimbreVAE(random_state=0, device=device, causal=causal)}
     try:
         from sktimbre import TimbreCycleGAN
     except ImportError:
@@ -347,8 +347,9 @@ def write_sources(args, sources, chosen):
         start = time.perf_counter()
         data = load_default(source=name, room=room)
         print(f"{source}: data ready in {time.perf_counter() - start:.0f} s")
-        base, results, judged, identity_gap = measure(data, chosen, pictures=False,
-                                                       blend_name=source)
+        # A causal run leaves the default run's pictures as they are.
+        base, results, judged, identity_gap = measure(
+            data, chosen, pictures=False, blend_name=None if args.causal else source)
         per_source[source] = source_rows(base, results, judged, identity_gap)
         # The soundfont by file name: the folder is this machine's.
         descriptions[source] = re.sub(r"\(/\S*/([^/\s]+)\)", r"(\1)",
@@ -363,13 +364,17 @@ def write_source_sections(args, per_source, descriptions):
     sources = list(per_source)
     device = args.device.split(":")[0]
     command = (f"python benchmarks/quality.py --device {args.device} --model "
-               f"{args.model} --source {' '.join(sources)}")
+               f"{args.model} --source {' '.join(sources)}"
+               + (" --causal" if args.causal else ""))
     summary = worst_case_table(per_source)
     # One model's run writes sections of its own, so the two models can be
     # measured in two processes at once.
     suffix = "" if args.model == "both" else f"-{args.model}"
     label = "" if args.model == "both" else f", {args.model}"
     anchor = "" if args.model == "both" else f"-{args.model}"
+    if args.causal:
+        suffix, label, anchor = suffix + "-causal", label + ", causal", (
+            anchor + "-causal")
     print(f"worst case over {', '.join(sources)}\n\n{summary}")
     write_section(
         f"quality-{device}-sources{suffix}",
@@ -400,7 +405,9 @@ def write_source_sections(args, per_source, descriptions):
             f"\n\n![{name}: the same notes from violin and flute along alpha, "
             f"{source}](img/{SHORT[name]}_blend_{source}.png)"
             for name in SHORT if (IMAGES / f"{SHORT[name]}_blend_{source}.png").exists()
-            and (args.model == "both" or SHORT[name] == args.model))
+            and (args.model == "both" or SHORT[name] == args.model)
+            # The pictures are the default networks' run.
+            and not args.causal)
         write_section(
             f"quality-{device}-{source}{suffix}",
             f"### Source {source} ({args.device}{label})\n\n{descriptions[source]} "
@@ -415,10 +422,15 @@ def main():
     parser.add_argument("--source", nargs="+", default=[DEFAULT_SOURCE],
                         choices=[*SOURCES, "all"],
                         help="renderings of the default data to measure on")
+    parser.add_argument("--causal", action="store_true",
+                        help="fit TimbreVAE(causal=True), the low-latency "
+                             "networks of streaming (one named --source only)")
     args = parser.parse_args()
+    if args.causal and args.source == [DEFAULT_SOURCE]:
+        parser.error("--causal writes per-source sections: name a --source")
     sources = list(SOURCES) if "all" in args.source else list(
         dict.fromkeys(args.source))
-    chosen = {k: v for k, v in models(args.device).items()
+    chosen = {k: v for k, v in models(args.device, args.causal).items()
               if args.model == "both" or k.lower().endswith(args.model)}
     if sources != [DEFAULT_SOURCE]:
         write_sources(args, sources, chosen)

@@ -19,10 +19,23 @@ violin-to-flute and flute-to-violin conversions against the target
 instrument's rendering, against the Griffin-Lim iterations run from the
 source's carried phase.
 
+With ``--streaming``, instead: what streaming costs. A TimbreVAE of the
+default size streams the first ``--seconds`` of the held-out violin pieces
+block by block at block sizes 256, 512 and 2048, through the Python
+``Streamer`` and through the TorchScript module that ``export_torchscript``
+writes (what an audio host runs). Per block: the median and 99th-percentile
+time against the block's duration, which is what a plug-in host cares about
+(a block later than its duration is a dropout). The networks' cost depends
+on their size, not on their weights, so the models are fitted for one epoch
+only; the default and the causal (low-latency) networks are both timed. The
+TimbreCycleGAN cannot stream (no synthesiser).
+
     python benchmarks/realtime.py [--threads 2] [--vae-seconds 60]
+    python benchmarks/realtime.py --streaming [--threads 1] [--seconds 20]
 """
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -36,7 +49,7 @@ from sktimbre.metrics import log_spectral_distance
 
 GRIFFIN_LIM_ITERATIONS = (0, 4, 8, 16, 32, 64)
 # Block sizes (samples) a plug-in host asks for.
-STREAM_BLOCKS = (256, 512, 2048)
+BLOCK_SIZES = (256, 512, 2048)
 
 
 def fitted(model, data):
@@ -78,34 +91,41 @@ def speed_rows(vae, cyclegan, pieces, sr):
     return rows
 
 
-def streaming_rows(pipe, piece, sr, make_streamer=None):
-    """Streaming cost at each of ``STREAM_BLOCKS``: real-time factor and the
-    99th-percentile time of one block against the block's duration.
+def _block_times(process, piece, block_size):
+    """Seconds each call of ``process`` took on ``piece`` in blocks."""
+    times = []
+    for start in range(0, len(piece) - block_size + 1, block_size):
+        block = piece[start:start + block_size]
+        begin = time.perf_counter()
+        process(block)
+        times.append(time.perf_counter() - begin)
+    return np.array(times)
 
-    ``make_streamer(model, block_size)`` returns a callable that converts one
-    block of audio; it defaults to the model's ``stream(block_size=...)``.
-    A model that does not stream gives no rows.
-    """
-    model = pipe["model"]
-    if make_streamer is None:
-        if not hasattr(model, "stream"):
-            return []
-        def make_streamer(model, size):
-            return model.stream(block_size=size)
+
+def streaming_cost(model, piece, sr, *, label):
+    """Table rows of streaming ``piece`` with ``model`` at each block size,
+    through the Python streamer and the scripted module."""
     rows = []
-    for size in STREAM_BLOCKS:
-        streamer = make_streamer(model, size)
-        times = []
-        for start in range(0, len(piece) - size + 1, size):
-            block = piece[start:start + size]
-            begin = time.perf_counter()
-            streamer(block)
-            times.append(time.perf_counter() - begin)
-        duration = size / sr
-        rows.append([type(model).__name__, size, f"{1e3 * duration:.1f}",
-                     f"{duration * len(times) / sum(times):.0f}x",
-                     f"{1e3 * np.percentile(times, 99):.2f}",
-                     f"{np.percentile(times, 99) / duration:.2f}"])
+    for block_size in BLOCK_SIZES:
+        streamer = model.stream(block_size=block_size, source="A")
+        scripted = torch.jit.script(streamer.module)
+        tensor = torch.from_numpy(piece)
+        runs = {"Streamer.process": (streamer.process, piece),
+                "TorchScript module": (scripted, tensor)}
+        for path, (process, audio) in runs.items():
+            with torch.no_grad():
+                _block_times(process, audio[:8 * block_size], block_size)  # warm-up
+                times = _block_times(process, audio, block_size)
+            duration = block_size / sr
+            rows.append([
+                label, path, block_size, f"{1000 * duration:.1f}",
+                f"{streamer.latency_ms:.0f}",
+                f"{1000 * np.median(times):.2f}",
+                f"{1000 * np.percentile(times, 99):.2f}",
+                f"{np.percentile(times, 99) / duration:.2f}",
+                f"{len(times) * duration / times.sum():.1f}x",
+            ])
+            print(rows[-1])
     return rows
 
 
@@ -139,9 +159,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--vae-seconds", type=float, default=60.0)
+    parser.add_argument("--streaming", action="store_true",
+                        help="measure streaming instead (see the module's notes)")
+    parser.add_argument("--seconds", type=float, default=20.0,
+                        help="with --streaming: seconds of audio streamed")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data = load_default()
+    if args.streaming:
+        write_streaming(args, data)
+        return
     torch.manual_seed(0)
     vae = fitted(TimbreVAE(random_state=0, device="cpu", max_time=args.vae_seconds),
                  data)
@@ -151,16 +178,10 @@ def main():
         ["model", "audio from", "conversion x real time", "against Griffin-Lim",
          "pieces synthesised"], speed_rows(vae, cyclegan, pieces, data.sr))
     print(speeds, flush=True)
-    streaming = [row for pipe in (vae, cyclegan)
-                 for row in streaming_rows(pipe, np.concatenate(pieces), data.sr)]
-    streaming_text = markdown_table(
-        ["model", "block (samples)", "block (ms)", "x real time",
-         "99th percentile block time (ms)", "against the block"],
-        streaming) if streaming else "No model streams in this version."
     curve = markdown_table(
         ["Griffin-Lim iterations", "A->B LSD (dB)", "B->A LSD (dB)",
          "inversion x real time"], griffin_lim_rows(cyclegan, data))
-    print(streaming_text, curve, sep="\n\n")
+    print(curve)
     seconds = sum(len(p) for p in pieces) / data.sr
     write_section(
         "realtime-cpu",
@@ -175,15 +196,50 @@ def main():
         "TimbreVAE's Griffin-Lim figure of the same run. Pieces synthesised: "
         "the share the additive synthesiser made (the rest keep some of the "
         f"input's detail and go to Griffin-Lim). Machine: {machine()}.\n\n"
-        f"{speeds}\n\n### Streaming\n\nBlock by block: real-time factor and "
-        "the 99th-percentile time of one block against its duration.\n\n"
-        f"{streaming_text}\n\n"
+        f"{speeds}\n\nStreaming, block by block: [Streaming cost]"
+        "(#streaming-cost-cpu).\n\n"
         "### Griffin-Lim iterations for the TimbreCycleGAN\n\n"
         "The same conversions of the 4 + 4 held-out pieces, inverted with each "
         "number of fast Griffin-Lim iterations from the source's carried phase "
         "(0: the rendered magnitude with the source's phase, one inverse STFT); "
         "LSD to the target instrument's own rendering; inversion speed of the "
         f"violin pieces.\n\n{curve}")
+
+
+def write_streaming(args, data):
+    """The streaming table, written to docs/benchmarks.md."""
+    piece = np.concatenate(data.test_violin)[:int(args.seconds * data.sr)]
+    piece = piece.astype(np.float32)
+    rows = []
+    load_before = os.getloadavg()[0]
+    for label, causal in (("default", False), ("causal=True", True)):
+        model = TimbreVAE(max_epochs=1, synthesis="additive", keep_detail=0.0,
+                          causal=causal, random_state=0, device="cpu")
+        model.fit(data.violin[:4], data.flute[:4])
+        rows += streaming_cost(model, piece, data.sr, label=label)
+    load_after = os.getloadavg()[0]
+    table = markdown_table(
+        ["networks", "path", "block (samples)", "block (ms)", "latency (ms)",
+         "median block time (ms)", "p99 block time (ms)", "p99 / block duration",
+         "real-time factor"], rows)
+    print(table)
+    write_section(
+        "streaming-cpu",
+        "## Streaming cost (cpu)\n\n"
+        f"`python benchmarks/realtime.py --streaming --threads {args.threads} "
+        f"--seconds "
+        f"{args.seconds:g}`: a TimbreVAE of the default size (hidden 128, 60 "
+        "harmonics, 64 noise bands) streams the first "
+        f"{args.seconds:g} s of the default data's held-out violin pieces, block "
+        "by block, with `synthesis=\"additive\"`; everything from audio in to "
+        "audio out (STFT frames, f0 tracker, encoder, decoder, additive "
+        "synthesiser) is inside each block's time. Latency is the stream's "
+        "lookahead plus one block (docs/realtime.md). A p99 / block duration "
+        "below 1 means 99% of the blocks are done before the next one is due. "
+        f"Machine: {machine()}; load average {load_before:.1f} before the run "
+        f"and {load_after:.1f} after it, on {os.cpu_count()} cores (other jobs "
+        "shared the machine; block times on an idle one are shorter)."
+        f"\n\n{table}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import torch
 from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ._features import full_scale_peak
 from ._inputs import (
     ClipData,
     checked_spectrograms,
@@ -17,7 +18,13 @@ from ._inputs import (
 from ._spectrogram import check_carried
 from ._spectrogram_array import Spectrogram
 from ._streaming import convert_long_clip, is_long
-from ._validation import as_plain, check_alpha, check_clips, mirror_clips
+from ._validation import (
+    as_plain,
+    check_alpha,
+    check_clips,
+    check_source,
+    mirror_clips,
+)
 
 __all__ = ["ConversionMixin"]
 
@@ -34,7 +41,7 @@ class ConversionMixin(TransformerMixin):
     ``_conversion_margin`` of its networks.
     """
 
-    def transform(self, X, alpha=None):
+    def transform(self, X, alpha=None, *, source=None):
         """Render the content of ``X`` with the timbre at ``alpha``.
 
         Parameters
@@ -46,6 +53,13 @@ class ConversionMixin(TransformerMixin):
         alpha : float in [0, 1], optional
             0 renders as domain A, 1 as domain B, values between as one voice
             that blends them. Defaults to the ``alpha`` given at construction.
+        source : label or float in [0, 1], optional
+            The instrument ``X`` is played on (one of ``classes_``, or 0 for
+            A and 1 for B). When given, the conversion reads nothing from
+            the whole clip: the source is this one, not the domain
+            classifier's verdict, and the pitch tracker's scale is the STFT
+            peak of a full-scale sine, not the clip's largest magnitude. A
+            TimbreVAE's :meth:`stream` equals this conversion, delayed.
 
         Returns
         -------
@@ -79,7 +93,12 @@ class ConversionMixin(TransformerMixin):
         """
         check_is_fitted(self)
         alpha = check_alpha(self.alpha if alpha is None else alpha)
-        return self._map(X, lambda source: (source, alpha))
+        if source is None:
+            return self._map(X, lambda estimated: (estimated, alpha))
+        given = check_source(source, self.classes_)
+        transformer = self.spectrogram_
+        peak = full_scale_peak(transformer.win_length or transformer.n_fft)
+        return self._map(X, lambda estimated: (given, alpha), source=given, peak=peak)
 
     def inverse_transform(self, X):
         """Render the content of ``X`` back in the timbre it came with.
@@ -121,7 +140,9 @@ class ConversionMixin(TransformerMixin):
         check_is_fitted(self)
         return self._map(X, None)
 
-    def _map(self, X, choose_alpha):
+    def _map(self, X, choose_alpha, *, source=None, peak=None):
+        """Convert ``X`` at ``choose_alpha``'s pair; a ``source`` and
+        ``peak`` given stand for the whole clip's estimates."""
         self._ensure_device()
         X = as_plain(X)
         transformer = self.spectrogram_
@@ -130,7 +151,7 @@ class ConversionMixin(TransformerMixin):
         if audio_in:
             clips, layout = check_clips(X, name="X")
             if any(is_long(transformer, len(clip)) for clip in clips):
-                return mirror_clips([self._map_clip(clip, choose_alpha)
+                return mirror_clips([self._map_clip(clip, choose_alpha, peak)
                                      for clip in clips], layout)
             specs = transformer.transform(clips)
         else:
@@ -145,12 +166,14 @@ class ConversionMixin(TransformerMixin):
         outputs = []
         for spec, length in zip(specs, lengths):
             timbre = getattr(spec, "timbre", None)
-            source = self._estimate_source_alpha(spec) if timbre is None else (
-                timbre[1]
-            )
-            pair = self._alpha_pair(source, timbre, choose_alpha)
+            clip_source = source
+            if clip_source is None:
+                clip_source = self._estimate_source_alpha(spec) if timbre is None else (
+                    timbre[1])
+            pair = self._alpha_pair(clip_source, timbre, choose_alpha)
             plain = np.asarray(spec, dtype=np.float32)
-            values, audio = self._convert_rendering(plain, *pair, length=length)
+            values, audio = self._convert_rendering(plain, *pair, length=length,
+                                                    peak=peak)
             original = timbre[0] if timbre is not None else pair[0]
             outputs.append(Spectrogram(
                 values, transformer=transformer,
@@ -177,12 +200,12 @@ class ConversionMixin(TransformerMixin):
             )
         return mirror_clips(outputs, layout)
 
-    def _map_clip(self, clip, choose_alpha):
+    def _map_clip(self, clip, choose_alpha, peak=None):
         """Audio of one clip converted: in segments when it is long (memory
         bounded by the segment, not the clip), else in one piece."""
         if is_long(self.spectrogram_, len(clip)):
-            return convert_long_clip(self, clip, choose_alpha)
-        return self._map(clip, choose_alpha)
+            return convert_long_clip(self, clip, choose_alpha, peak=peak)
+        return self._map(clip, choose_alpha, peak=peak)
 
     @staticmethod
     def _alpha_pair(source, timbre, choose_alpha):
@@ -213,12 +236,13 @@ class ConversionMixin(TransformerMixin):
         gives a mean P(domain B) of ``probability``."""
         return probability
 
-    def _convert_rendering(self, spec, source_alpha, target_alpha, *, length):
+    def _convert_rendering(self, spec, source_alpha, target_alpha, *, length,
+                           peak=None):
         """:meth:`_convert`'s spectrogram and, for a model that synthesises
         its own audio, the waveform of ``length`` samples it renders as a
         :class:`~sktimbre._spectrogram_array.RenderedAudio`; else None, and
         the transformer's Griffin-Lim makes the audio."""
-        return self._convert(spec, source_alpha, target_alpha), None
+        return self._convert(spec, source_alpha, target_alpha, peak=peak), None
 
     def _segment_player(self, source_alpha, target_alpha, out):
         """For a model that synthesises its own audio, an object whose

@@ -449,6 +449,22 @@ class TimbreCycleGAN(CycleGANLossMixin, BaseTimbreModel):
             change[domain] = to_db * float(sum(m.sum() for m in moved)) / values
         return change
 
+    def stream(self, *, block_size=512, alpha=None, source=None):
+        """Not available: a TimbreCycleGAN has no synthesiser to play its
+        spectrograms block by block, and Griffin-Lim reads every frame of a
+        clip. Stream with a :class:`~sktimbre.TimbreVAE`.
+
+        Raises
+        ------
+        NotImplementedError
+            Always, saying so.
+        """
+        raise NotImplementedError(
+            "TimbreCycleGAN cannot stream: it outputs spectrograms whose audio "
+            "Griffin-Lim recovers from the whole clip, with no synthesiser to "
+            "play them block by block. Use TimbreVAE(...).stream(...), or "
+            "transform() whole pieces.")
+
     def _position(self, alpha, line):
         """Where ``alpha`` lies on a line from A's end (0) to B's (1); ``line``
         0 is walked by ``G`` (towards B), 1 by ``F`` (towards A)."""

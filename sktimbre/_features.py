@@ -11,12 +11,18 @@ import functools
 import math
 
 import torch
+from torch.nn import functional as F
 
-__all__ = ["harmonic_f0", "loudness_db", "content_features"]
+__all__ = ["harmonic_f0", "loudness_db", "content_features", "smooth_loudness"]
 
 # Frames on each side of a frame that its features read besides the frame
 # itself: the onset is the loudness change from the frame before.
 FEATURE_CONTEXT = 1
+
+# Frames on each side that a TimbreVAE decoder's loudness is averaged over:
+# 9 frames, about 0.1 s at the default hop, longer than an attack, shorter
+# than a note.
+LOUDNESS_CONTEXT = 4
 
 _N_HARMONICS = 10
 # Harmonic weights decay so that the fundamental dominates (Klapuri 2006);
@@ -24,6 +30,9 @@ _N_HARMONICS = 10
 # from collecting the even harmonics and winning.
 _DECAY = 0.8
 _CENTS_PER_STEP = 20.0
+# Sum of the harmonic weights: a frame's largest possible salience per unit
+# of its compressed magnitude.
+_TOTAL_WEIGHT = sum(_DECAY ** (k - 1) for k in range(1, _N_HARMONICS + 1))
 
 
 def _candidate_f0s(fmin, fmax, device):
@@ -44,6 +53,23 @@ def _interp_bins(values, positions):
     lower = values.index_select(-2, low)
     upper = values.index_select(-2, low + 1)
     return lower + frac * (upper - lower)
+
+
+def full_scale_peak(win_length):
+    """The STFT peak of a full-scale sine under a periodic Hann window of
+    ``win_length`` samples (half the window's sum): a fixed ``peak`` for
+    :func:`harmonic_f0` where the clip's own largest magnitude is not known
+    in advance, as in a stream."""
+    return float(torch.hann_window(win_length, periodic=True,
+                                   dtype=torch.float64).sum()) / 2
+
+
+def salience_matrix(*, sr, n_fft, fmin=65.0, fmax=2100.0):
+    """The matrix of :func:`harmonic_f0`'s harmonic summation, on the CPU in
+    float32, for a streaming converter to hold as a buffer (see
+    :func:`_salience_weights`)."""
+    return _salience_weights(n_fft // 2 + 1, sr, n_fft, fmin, min(fmax, sr / 2 / 2),
+                             torch.device("cpu"), torch.float32).clone()
 
 
 @functools.lru_cache(maxsize=16)
@@ -99,22 +125,33 @@ def harmonic_f0(magnitude, *, sr, n_fft, fmin=65.0, fmax=2100.0, peak=None):
     else:
         peak = torch.as_tensor(peak, dtype=magnitude.dtype, device=magnitude.device)
     compressed = torch.log1p(magnitude / (peak * 1e-3 + 1e-12))
-    candidates = _candidate_f0s(fmin, fmax, magnitude.device)
     weights = _salience_weights(magnitude.shape[-2], sr, n_fft, fmin, fmax,
                                 magnitude.device, magnitude.dtype)
     salience = weights @ compressed
+    return pick_f0(salience, compressed, fmin)
+
+
+def pick_f0(salience, compressed, fmin: float,
+            cents_per_step: float = _CENTS_PER_STEP,
+            total_weight: float = _TOTAL_WEIGHT):
+    """The f0 (Hz) and periodicity of each frame from the salience
+    ``(..., n_candidates, n_frames)`` of the candidates from ``fmin`` up and
+    the compressed magnitude it was summed from (see :func:`harmonic_f0`).
+
+    The constants are arguments so that TorchScript, which reads no
+    globals, compiles it for a streaming converter."""
     best = salience.argmax(dim=-2, keepdim=True)
     # Parabolic refinement between the neighbouring candidates.
     left = salience.gather(-2, (best - 1).clamp_min(0))
     centre = salience.gather(-2, best)
-    right = salience.gather(-2, (best + 1).clamp_max(len(candidates) - 1))
+    right = salience.gather(-2, (best + 1).clamp_max(salience.shape[-2] - 1))
     denom = left - 2 * centre + right
-    offset = torch.where(denom.abs() > 1e-9, 0.5 * (left - right) / denom, 0.0)
+    offset = torch.where(denom.abs() > 1e-9, 0.5 * (left - right) / denom,
+                         torch.zeros_like(denom))
     offset = offset.clamp(-0.5, 0.5)
-    steps = best.to(magnitude.dtype) + offset
-    f0 = fmin * 2 ** (steps * _CENTS_PER_STEP / 1200)
-    total = sum(_DECAY ** (k - 1) for k in range(1, _N_HARMONICS + 1))
-    mass = compressed.amax(dim=-2, keepdim=True) * total + 1e-6
+    steps = best.to(compressed.dtype) + offset
+    f0 = fmin * torch.pow(2.0, steps * cents_per_step / 1200)
+    mass = compressed.amax(dim=-2, keepdim=True) * total_weight + 1e-6
     periodicity = (centre / mass).clamp(0, 1)
     return f0.squeeze(-2), periodicity.squeeze(-2)
 
@@ -142,3 +179,17 @@ def content_features(magnitude, *, sr, n_fft, peak=None):
     onset = torch.diff(loud_scaled, dim=-1, prepend=loud_scaled[..., :1])
     pitch = torch.log2(f0 / 440.0)
     return torch.stack([pitch, periodicity, loud_scaled, onset], dim=-2), f0
+
+
+def smooth_loudness(values, context, causal=False):
+    """Moving average over ``2 * context + 1`` frames of (B, C, T), centred
+    or, when ``causal``, ending on each frame, with the edge frames repeated
+    so a clip's ends are not pulled down."""
+    left, right = smoothing_pads(context, causal)
+    padded = F.pad(values, (left, right), mode="replicate")
+    return F.avg_pool1d(padded, 2 * context + 1, stride=1)
+
+
+def smoothing_pads(context, causal):
+    """Frames repeated before and after a clip by :func:`smooth_loudness`."""
+    return (2 * context, 0) if causal else (context, context)

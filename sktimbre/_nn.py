@@ -30,6 +30,27 @@ def context_frames(receptive_field):
     return (receptive_field - 1) // 2
 
 
+class CausalConv1d(nn.Conv1d):
+    """A 1-D convolution whose output frame reads only its own and earlier
+    frames: the input is zero-padded on the left alone, so a stream needs no
+    lookahead to compute it."""
+
+    def __init__(self, n_inputs, n_outputs, kernel_size, dilation=1):
+        super().__init__(n_inputs, n_outputs, kernel_size, dilation=dilation)
+
+    def forward(self, x):
+        return super().forward(F.pad(x, (_reach(self), 0)))
+
+
+def time_conv(n_inputs, n_outputs, kernel_size, *, dilation=1, causal=False):
+    """A stride-1 convolution along time, centred on its output frame or,
+    when ``causal``, ending on it."""
+    if causal:
+        return CausalConv1d(n_inputs, n_outputs, kernel_size, dilation=dilation)
+    return nn.Conv1d(n_inputs, n_outputs, kernel_size, dilation=dilation,
+                     padding=(kernel_size - 1) // 2 * dilation)
+
+
 class FrameNorm(nn.Module):
     """LayerNorm over channels, frame by frame, for (batch, channels, time)."""
 
@@ -44,16 +65,10 @@ class FrameNorm(nn.Module):
 class ConvStack(nn.Module):
     """Residual 1-D convolutions with growing dilation (a WaveNet-style context)."""
 
-    def __init__(self, channels, n_layers, kernel_size=3):
+    def __init__(self, channels, n_layers, kernel_size=3, causal=False):
         super().__init__()
         self.layers = nn.ModuleList(
-            nn.Conv1d(
-                channels,
-                channels,
-                kernel_size,
-                dilation=2**i,
-                padding=(kernel_size - 1) // 2 * 2**i,
-            )
+            time_conv(channels, channels, kernel_size, dilation=2**i, causal=causal)
             for i in range(n_layers)
         )
         # Normalise over channels within each frame only: statistics over time
@@ -78,10 +93,10 @@ class ConvStack(nn.Module):
 class ConvEncoder(nn.Module):
     """Spectrogram frames -> Gaussian posterior over a per-frame content latent."""
 
-    def __init__(self, n_freq, hidden, latent_dim, n_layers=3):
+    def __init__(self, n_freq, hidden, latent_dim, n_layers=3, causal=False):
         super().__init__()
-        self.inp = nn.Conv1d(n_freq, hidden, 5, padding=2)
-        self.body = ConvStack(hidden, n_layers)
+        self.inp = time_conv(n_freq, hidden, 5, causal=causal)
+        self.body = ConvStack(hidden, n_layers, causal=causal)
         self.out = nn.Conv1d(hidden, 2 * latent_dim, 1)
 
     @property
@@ -119,10 +134,11 @@ class FiLMDecoder(nn.Module):
     into every layer, as conditional VAEs for instrument timbre do.
     """
 
-    def __init__(self, n_inputs, hidden, code_dim, n_outputs, n_layers=4):
+    def __init__(self, n_inputs, hidden, code_dim, n_outputs, n_layers=4,
+                 causal=False):
         super().__init__()
-        self.inp = nn.Conv1d(n_inputs, hidden, 3, padding=1)
-        self.body = ConvStack(hidden, n_layers)
+        self.inp = time_conv(n_inputs, hidden, 3, causal=causal)
+        self.body = ConvStack(hidden, n_layers, causal=causal)
         self.film = nn.Linear(code_dim, 2 * hidden * n_layers)
         self.out = nn.Conv1d(hidden, n_outputs, 1)
         self.n_layers = n_layers

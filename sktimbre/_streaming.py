@@ -78,7 +78,7 @@ def _clip_statistics(model, clip):
     return float(probabilities.mean()), peak
 
 
-def convert_long_clip(model, clip, choose_alpha):
+def convert_long_clip(model, clip, choose_alpha, *, peak=None):
     """Convert one long clip of audio with a fitted timbre model.
 
     Equals the whole-piece conversion within float rounding, except that on
@@ -92,7 +92,10 @@ def convert_long_clip(model, clip, choose_alpha):
     transformer = model.spectrogram_
     hop = transformer.hop_length
     n_frames = 1 + len(clip) // hop
-    probability, peak = _clip_statistics(model, clip)
+    probability, clip_peak = _clip_statistics(model, clip)
+    # A peak given in advance (a conversion that reads nothing from the whole
+    # clip) stands for the clip's own.
+    peak = clip_peak if peak is None else peak
     source, target = model._alpha_pair(model._source_alpha(probability), None,
                                        choose_alpha)
     context = (transformer._analysis_context() + model._conversion_margin()

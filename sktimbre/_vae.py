@@ -19,7 +19,7 @@ from ._alpha_spacing import (
     unspaced,
 )
 from ._base import BaseTimbreModel
-from ._features import FEATURE_CONTEXT
+from ._features import FEATURE_CONTEXT, LOUDNESS_CONTEXT, smooth_loudness
 from ._nn import (
     ConvEncoder,
     FiLMDecoder,
@@ -32,6 +32,7 @@ from ._nn import (
     init_output_bias,
     kl_divergence,
 )
+from ._realtime import make_streamer
 from ._sklearn_compat import Interval, StrOptions
 from ._spectrogram import _AMIN
 from ._training import fixed_crops
@@ -41,22 +42,12 @@ __all__ = ["TimbreVAE"]
 
 # Pitch and smoothed loudness; see TimbreVAE._decoder_inputs.
 _N_DECODER_FEATURES = 2
-# Frames on each side that the decoder's loudness is averaged over: 9 frames,
-# about 0.1 s at the default hop, longer than an attack, shorter than a note.
-_LOUDNESS_CONTEXT = 4
 # A render between the two instruments may stray this many nepers (about
 # 3 dB) from the level in proportion between its two ends before it costs.
 _LEVEL_SLACK = 0.35
 # Frames quieter than this far below their clip's loudest do not count in an
 # instrument's loudness statistics (rests, reverberation tails).
 _VOICED_RANGE = 40.0 / 30.0
-
-
-def _smooth(values, context):
-    """Centred moving average over ``2 * context + 1`` frames of (B, C, T),
-    with the edge frames repeated so a clip's ends are not pulled down."""
-    padded = F.pad(values, (context, context), mode="replicate")
-    return F.avg_pool1d(padded, 2 * context + 1, stride=1)
 
 
 def _loudness_stats(clips):
@@ -163,6 +154,13 @@ class TimbreVAE(AdditiveAudioMixin, BaseTimbreModel):
         Harmonics the synthesiser renders.
     n_noise_bands : int, default=64
         Bands of the synthesiser's noise envelope.
+    causal : bool, default=False
+        Networks whose output frame reads no later frame (convolutions padded
+        on the left only, loudness averaged over the frames before), for a
+        low-latency :meth:`stream`: its algorithmic latency drops from about
+        325 ms to about 35 ms at the default spectrogram settings (half an
+        STFT window of lookahead and the synthesiser's own), at a cost in
+        quality measured in docs/benchmarks.md.
     alpha : float in [0, 1], default=0.5
         Timbre ``transform`` renders when called without ``alpha``.
     spectrogram : SpectrogramTransformer, optional
@@ -280,6 +278,7 @@ class TimbreVAE(AdditiveAudioMixin, BaseTimbreModel):
         "hidden": [Interval(numbers.Integral, 4, None, closed="left")],
         "n_harmonics": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_noise_bands": [Interval(numbers.Integral, 2, None, closed="left")],
+        "causal": ["boolean"],
     }
 
     def __init__(
@@ -296,6 +295,7 @@ class TimbreVAE(AdditiveAudioMixin, BaseTimbreModel):
         hidden=128,
         n_harmonics=60,
         n_noise_bands=64,
+        causal=False,
         alpha=0.5,
         spectrogram=None,
         lr=2e-3,
@@ -325,6 +325,7 @@ class TimbreVAE(AdditiveAudioMixin, BaseTimbreModel):
         self.hidden = hidden
         self.n_harmonics = n_harmonics
         self.n_noise_bands = n_noise_bands
+        self.causal = causal
         self.alpha = alpha
         self.spectrogram = spectrogram
         self.lr = lr
@@ -349,7 +350,8 @@ class TimbreVAE(AdditiveAudioMixin, BaseTimbreModel):
         n_freq = transformer.n_freq_
         n_encoders = 2 if self.encoder == "per_domain" else 1
         self.encoder_ = torch.nn.ModuleList(
-            ConvEncoder(n_freq, self.hidden, self.latent_dim) for _ in range(n_encoders)
+            ConvEncoder(n_freq, self.hidden, self.latent_dim, causal=self.causal)
+            for _ in range(n_encoders)
         )
         code_dim = 16
         self.code_ = TimbreCode(code_dim)
@@ -358,6 +360,7 @@ class TimbreVAE(AdditiveAudioMixin, BaseTimbreModel):
             self.hidden,
             code_dim,
             self.n_harmonics + self.n_noise_bands,
+            causal=self.causal,
         )
         self.renderer_ = HarmonicRenderer(
             transformer.sr, transformer.n_fft, self.n_harmonics, self.n_noise_bands
@@ -424,7 +427,8 @@ class TimbreVAE(AdditiveAudioMixin, BaseTimbreModel):
             (1 - weight) * self.decoder_.loudness_stats[0, i]
             + weight * self.decoder_.loudness_stats[1, i] for i in range(3))
         expected = intercept + slope * pitch
-        loudness = _smooth((loudness - expected) / spread, _LOUDNESS_CONTEXT)
+        loudness = smooth_loudness((loudness - expected) / spread,
+                                   LOUDNESS_CONTEXT, self.causal)
         return torch.cat([pitch, loudness, z], dim=1)
 
     def _decode(self, z, features, f0, alpha, source=None):
@@ -586,6 +590,49 @@ class TimbreVAE(AdditiveAudioMixin, BaseTimbreModel):
             # the same voice whichever instrument came in.
             self.alpha_curve_ = np.tile(even_steps(judgement.mean(axis=0)), (2, 1))
 
+    def stream(self, *, block_size=512, alpha=None, source):
+        """A :class:`~sktimbre._realtime.Streamer` that converts a live
+        signal block by block.
+
+        Whole-clip quantities of :meth:`transform` are fixed in advance: the
+        instrument played (``source``) and the pitch tracker's scale (the
+        STFT peak of a full-scale sine). The output is played by the
+        additive synthesiser, so the input's own detail (``keep_detail``)
+        does not reach it: it equals
+        ``transform(piece, alpha=alpha, source=source)`` of a model with
+        ``synthesis="additive"`` and ``keep_detail=0`` over the whole
+        piece, delayed by ``streamer.lookahead_samples`` (docs/realtime.md).
+
+        Parameters
+        ----------
+        block_size : int, default=512
+            Samples per :meth:`~Streamer.process` call; any size.
+        alpha : float in [0, 1], optional
+            Timbre rendered; the model's ``alpha`` when omitted. Settable
+            between blocks as ``streamer.alpha``.
+        source : label or float in [0, 1]
+            The instrument the input is played on: one of ``classes_``, or
+            0 (A) and 1 (B).
+
+        Returns
+        -------
+        Streamer
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sktimbre import TimbreVAE
+        >>> t = np.arange(22050) / 22050
+        >>> A = [np.sin(2 * np.pi * f * t).astype(np.float32) for f in (220, 330)]
+        >>> B = [0.3 * np.sign(A[0]), 0.3 * np.sign(A[1])]
+        >>> vae = TimbreVAE(hidden=16, max_epochs=1, random_state=0).fit(A, B)
+        >>> streamer = vae.stream(block_size=256, alpha=1.0, source="A")
+        >>> blocks = [streamer.process(A[0][i:i + 256]) for i in range(0, 22016, 256)]
+        >>> streamer.lookahead_samples  # 25 network frames, STFT and synthesiser
+        7168
+        """
+        return make_streamer(self, block_size=block_size, alpha=alpha, source=source)
+
     def _position(self, alpha):
         """The alpha the decoder renders for the ``alpha`` asked for."""
         # Both rows of the curve are the same spacing.
@@ -593,10 +640,15 @@ class TimbreVAE(AdditiveAudioMixin, BaseTimbreModel):
 
     def _conversion_margin(self):
         # The decoder reads latents and content features around each frame;
-        # a latent reads the spectrogram around its own frame.
-        encoder = max(context_frames(e.receptive_field) for e in self.encoder_)
-        return context_frames(self.decoder_.receptive_field) + max(
-            encoder, FEATURE_CONTEXT + _LOUDNESS_CONTEXT)
+        # a latent reads the spectrogram around its own frame. Causal
+        # networks read all of their receptive field before the frame.
+        def context(field):
+            return field - 1 if self.causal else context_frames(field)
+
+        encoder = max(context(e.receptive_field) for e in self.encoder_)
+        loudness = LOUDNESS_CONTEXT * (2 if self.causal else 1)
+        return context(self.decoder_.receptive_field) + max(
+            encoder, FEATURE_CONTEXT + loudness)
 
     def _convert_chunk(self, chunk, source_alpha, target_alpha):
         # Only the alpha asked for is spaced: the source's is the domain

@@ -102,12 +102,14 @@ class AdditiveAudioMixin:
         return _SegmentPlayer(self, source_alpha, target_alpha, out)
 
     @torch.no_grad()
-    def _convert_rendering(self, spec, source_alpha, target_alpha, *, length):
+    def _convert_rendering(self, spec, source_alpha, target_alpha, *, length,
+                           peak=None):
         if not self._uses_synthesiser(source_alpha, target_alpha):
             return super()._convert_rendering(spec, source_alpha, target_alpha,
-                                              length=length)
+                                              length=length, peak=peak)
         self._set_train_mode(False)
-        f0, harmonic, noise = self._controls(spec, source_alpha, target_alpha)
+        f0, harmonic, noise = self._controls(spec, source_alpha, target_alpha,
+                                             peak=peak)
         values = self._to_representation(self.renderer_(f0, harmonic, noise))
         values = values[0].cpu().numpy()
         silent = self.spectrogram_._silent_frames(spec)

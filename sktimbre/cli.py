@@ -1,4 +1,4 @@
-"""The ``sktimbre`` command: demo, fit, convert, info.
+"""The ``sktimbre`` command: demo, fit, convert, info, export.
 
 Errors print on one line to stderr with exit code 1 (2 for bad usage, as
 argparse does); ``--debug`` shows the traceback.
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_path
+from ._export import add_export_command
 
 __all__ = ["main"]
 
@@ -171,18 +172,13 @@ def _parse_params(pairs):
 
 
 def _fit(args):
-    from . import TimbreVAE
+    from . import SpectrogramTransformer, TimbreCycleGAN, TimbreVAE
     from .io import load_audio
 
     a, sr = _load_many(args.a, load_audio, args.sr)
     b, _ = _load_many(args.b, load_audio, sr)
-    if args.model != "vae":
-        from . import TimbreCycleGAN as Model
-    else:
-        Model = TimbreVAE
+    Model = TimbreVAE if args.model == "vae" else TimbreCycleGAN
     params = _parse_params(args.param)
-    from . import SpectrogramTransformer
-
     model = Model(spectrogram=SpectrogramTransformer(sr=sr), verbose=1)
     valid = set(model.get_params())
     unknown = sorted(set(params) - valid)
@@ -478,6 +474,7 @@ def _parser():
     info.add_argument("model", help="a model file in the pickle-free format")
     _trust_pickle_option(info)
     info.set_defaults(run=_info)
+    add_export_command(sub, _load_model, _trust_pickle_option)
     return parser
 
 
