@@ -235,7 +235,7 @@ class ConversionMixin(TransformerMixin):
         out = out.cpu().numpy()
         # A silent frame has no pitch or timbre to render, and a decoder told
         # "no loudness" may still paint a noise floor: keep silence silent.
-        silent = self.spectrogram_._silent_frames(spec)
+        silent = self.spectrogram_.silent_frames(spec)
         out[:, silent] = spec[:, silent]
         return out
 

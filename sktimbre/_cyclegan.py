@@ -21,6 +21,7 @@ from ._alpha_spacing import (
     unspaced,
 )
 from ._base import FIT_FRAMES, BaseTimbreModel
+from ._frozen import frozen
 from ._nn import (
     FrameClassifier,
     GatedResidualGenerator,
@@ -29,6 +30,7 @@ from ._nn import (
     frame_loudness,
 )
 from ._sklearn_compat import Interval
+from ._spacing_judge import CALIBRATE_ALPHA_CONSTRAINT, spacing_judge
 
 __all__ = ["TimbreCycleGAN"]
 
@@ -100,19 +102,22 @@ class TimbreCycleGAN(BaseTimbreModel):
         ties a translation's level to its input's, since the patch
         discriminators normalise each frame and the cycle lets the other
         generator undo any gain.
-    calibrate_alpha : bool, default=True
+    calibrate_alpha : bool or classifier, default=True
         Space the positions along each line so that ``alpha`` is heard
         evenly. Equal steps in log magnitude are not equal steps in
         timbre: the instrument heard turns over early (the "equal steps"
         row of the conversion benchmark in the documentation). After training, an
         :class:`~sktimbre.metrics.InstrumentClassifier` on its ``"legacy"``
-        features (not the set the benchmarks score with), fitted on renders
-        of the training pieces, judges renders of points at 11 positions along
-        the lines of up to 6 training pieces per instrument (their first 2
-        seconds); ``alpha`` then maps to the position where its
-        P(instrument B) has risen by alpha's share of the whole rise, for
-        each generator's lines (``alpha_curve_``). The ends (``alpha`` 0 and
-        1) do not change. Rendering and judging about 160 two-second clips
+        features (not the set the benchmarks score with; ``True``), or a
+        clone of the classifier given (any estimator with ``fit`` and
+        ``predict_proba`` that takes a list of 1-D clips and labels 0 for A
+        and 1 for B), fitted on renders of the training pieces, judges
+        renders of points at 11 positions along the lines of up to 6
+        training pieces per instrument (their first 2 seconds); ``alpha``
+        then maps to the position where its P(instrument B) has risen by
+        alpha's share of the whole rise, for each generator's lines
+        (``alpha_curve_``). The ends (``alpha`` 0 and 1) do not change.
+        Rendering and judging about 160 two-second clips
         adds some 20 seconds to ``fit`` on two CPU cores; pieces shorter
         than about 0.4 s are not judged, and leave alpha linear.
     alpha : float in [0, 1], default=0.5
@@ -270,7 +275,7 @@ class TimbreCycleGAN(BaseTimbreModel):
         "second_adversarial": ["boolean"],
         "lambda_pitch": [Interval(numbers.Real, 0, None, closed="left")],
         "lambda_loudness": [Interval(numbers.Real, 0, None, closed="left")],
-        "calibrate_alpha": ["boolean"],
+        "calibrate_alpha": CALIBRATE_ALPHA_CONSTRAINT,
         "lr_decay_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "ema_decay": [Interval(numbers.Real, 0, 1, closed="left")],
     }
@@ -395,10 +400,6 @@ class TimbreCycleGAN(BaseTimbreModel):
             average.update_parameters(getattr(self, name))
         return losses
 
-    def _judges(self, trainable):
-        for name in self._discriminator_names:
-            getattr(self, name).requires_grad_(trainable)
-
     # ------------------------------------------------------------- losses
     def _training_losses(self, batch):
         """Update the discriminators, then return the generators' losses.
@@ -419,7 +420,6 @@ class TimbreCycleGAN(BaseTimbreModel):
         cycled_a = self.generator_ba_(fake_b)
         cycled_b = self.generator_ab_(fake_a)
 
-        self._judges(True)
         judged = [
             (self.discriminator_a_, real_a, fake_a),
             (self.discriminator_b_, real_b, fake_b),
@@ -439,37 +439,36 @@ class TimbreCycleGAN(BaseTimbreModel):
             ("discriminator_optimizer_",)))
 
         # The judges are fixed while the generators learn to fool them.
-        self._judges(False)
-        adversarial = 0.5 * (
-            _least_squares(self.discriminator_b_(fake_b), 1.0)
-            + _least_squares(self.discriminator_a_(fake_a), 1.0)
-        )
-        cycle = 0.5 * (F.l1_loss(cycled_a, real_a) + F.l1_loss(cycled_b, real_b))
-        identity = 0.5 * (F.l1_loss(same_b, real_b) + F.l1_loss(same_a, real_a))
-        # Both content losses compare log magnitudes: undo the normalisation
-        # once per tensor.
-        log_a, log_b, log_fake_b, log_fake_a = (
-            self.spectrogram_._denormalise(spec)
-            for spec in (real_a, real_b, fake_b, fake_a))
-        pitch = 0.5 * (
-            self._contrast_lost(log_a, log_fake_b, batch, ~is_b)
-            + self._contrast_lost(log_b, log_fake_a, batch, is_b)
-        )
-        loudness = 0.5 * (_loudness_moved(log_a, log_fake_b)
-                          + _loudness_moved(log_b, log_fake_a))
-        losses = {"adversarial": adversarial, "cycle": cycle, "identity": identity,
-                  "pitch": pitch, "loudness": loudness}
-        total = adversarial + self.lambda_cycle * cycle + (
-            self.lambda_identity * identity) + self.lambda_pitch * pitch + (
-            self.lambda_loudness * loudness)
-        if self.second_adversarial:
-            second = 0.5 * (
-                _least_squares(self.discriminator_a2_(cycled_a), 1.0)
-                + _least_squares(self.discriminator_b2_(cycled_b), 1.0)
+        with frozen(*(getattr(self, name) for name in self._discriminator_names)):
+            adversarial = 0.5 * (
+                _least_squares(self.discriminator_b_(fake_b), 1.0)
+                + _least_squares(self.discriminator_a_(fake_a), 1.0)
             )
-            losses["second_adversarial"] = second
-            total = total + second
-        self._judges(True)
+            cycle = 0.5 * (F.l1_loss(cycled_a, real_a) + F.l1_loss(cycled_b, real_b))
+            identity = 0.5 * (F.l1_loss(same_b, real_b) + F.l1_loss(same_a, real_a))
+            # Both content losses compare log magnitudes: undo the normalisation
+            # once per tensor.
+            log_a, log_b, log_fake_b, log_fake_a = (
+                self.spectrogram_.denormalise(spec)
+                for spec in (real_a, real_b, fake_b, fake_a))
+            pitch = 0.5 * (
+                self._contrast_lost(log_a, log_fake_b, batch, ~is_b)
+                + self._contrast_lost(log_b, log_fake_a, batch, is_b)
+            )
+            loudness = 0.5 * (_loudness_moved(log_a, log_fake_b)
+                              + _loudness_moved(log_b, log_fake_a))
+            losses = {"adversarial": adversarial, "cycle": cycle, "identity": identity,
+                      "pitch": pitch, "loudness": loudness}
+            total = adversarial + self.lambda_cycle * cycle + (
+                self.lambda_identity * identity) + self.lambda_pitch * pitch + (
+                self.lambda_loudness * loudness)
+            if self.second_adversarial:
+                second = 0.5 * (
+                    _least_squares(self.discriminator_a2_(cycled_a), 1.0)
+                    + _least_squares(self.discriminator_b2_(cycled_b), 1.0)
+                )
+                losses["second_adversarial"] = second
+                total = total + second
         return {"loss": total, **losses, "discriminator": discriminator.detach(),
                 "domain": domain.detach()}
 
@@ -533,7 +532,7 @@ class TimbreCycleGAN(BaseTimbreModel):
                 stacklevel=4 + FIT_FRAMES,
             )
         self.alpha_curve_, self.alpha_judgement_ = unspaced()
-        if not self.calibrate_alpha:
+        if self.calibrate_alpha is False:
             return
         transformer = self.spectrogram_
         real = judged_pieces(train, transformer)
@@ -547,7 +546,8 @@ class TimbreCycleGAN(BaseTimbreModel):
                           for start, end in ends])
         examples = [[piece.cpu().numpy() for piece in evenly(group, JUDGE_EXAMPLES)]
                     for group in real]
-        judgement = judge_lines(lines, transformer, real=examples)
+        judge = spacing_judge(self.calibrate_alpha, transformer.sr)
+        judgement = judge_lines(lines, transformer, real=examples, judge=judge)
         if judgement is not None:
             self.alpha_judgement_ = judgement
             self.alpha_curve_ = np.stack([even_steps(row) for row in judgement])

@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from ._classifier import InstrumentClassifier
 from ._model_archive import (
     _WEIGHTS,
     _Damaged,
@@ -22,8 +23,10 @@ from ._model_archive import (
 )
 from ._spectrogram import SpectrogramTransformer
 
-# The only classes a file may ask to build, besides the timbre model itself.
-_ESTIMATORS = {"SpectrogramTransformer": SpectrogramTransformer}
+# The only classes a file may ask to build, besides the timbre model itself:
+# the spectrogram settings, and a judge for calibrate_alpha (unfitted).
+_ESTIMATORS = {"SpectrogramTransformer": SpectrogramTransformer,
+               "InstrumentClassifier": InstrumentClassifier}
 
 # What a model file may declare besides its container; see _model_archive.
 _MAX_BINS = 2**15 + 1  # spectrogram rows: n_fft up to 65536
@@ -195,6 +198,9 @@ def _expect_spectrogram(shapes, node, what):
     fitted = node.get("fitted")
     if not isinstance(fitted, dict) or not fitted:
         return None
+    if not isinstance(transformer, SpectrogramTransformer):
+        raise _Damaged(f"{what} is a fitted {name}; a model file holds only "
+                       "unfitted ones")
     n_freq, linear = _rows(transformer)
     if fitted.get("n_freq_") != n_freq or not _is_count(fitted.get("n_freq_")):
         raise _Damaged(
