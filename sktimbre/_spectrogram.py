@@ -436,8 +436,9 @@ class SpectrogramTransformer(NormalisedRowsMixin, SegmentedInversionMixin,
         return audio.cpu().numpy()
 
     def __getstate__(self):
-        state = super().__getstate__()
-        # Tensors kept per device are rebuilt where the object is loaded.
+        # A copy: object.__getstate__ hands back the live __dict__. Tensors
+        # kept per device are rebuilt where the object is loaded.
+        state = dict(super().__getstate__())
         state.pop("_kernels", None)
         return state
 
