@@ -439,36 +439,38 @@ class TimbreCycleGAN(BaseTimbreModel):
             ("discriminator_optimizer_",)))
 
         # The judges are fixed while the generators learn to fool them.
-        with frozen(*(getattr(self, name) for name in self._discriminator_names)):
+        judges = [getattr(self, name) for name in self._discriminator_names]
+        with frozen(*judges):
             adversarial = 0.5 * (
                 _least_squares(self.discriminator_b_(fake_b), 1.0)
                 + _least_squares(self.discriminator_a_(fake_a), 1.0)
             )
-            cycle = 0.5 * (F.l1_loss(cycled_a, real_a) + F.l1_loss(cycled_b, real_b))
-            identity = 0.5 * (F.l1_loss(same_b, real_b) + F.l1_loss(same_a, real_a))
-            # Both content losses compare log magnitudes: undo the normalisation
-            # once per tensor.
-            log_a, log_b, log_fake_b, log_fake_a = (
-                self.spectrogram_.denormalise(spec)
-                for spec in (real_a, real_b, fake_b, fake_a))
-            pitch = 0.5 * (
-                self._contrast_lost(log_a, log_fake_b, batch, ~is_b)
-                + self._contrast_lost(log_b, log_fake_a, batch, is_b)
-            )
-            loudness = 0.5 * (_loudness_moved(log_a, log_fake_b)
-                              + _loudness_moved(log_b, log_fake_a))
-            losses = {"adversarial": adversarial, "cycle": cycle, "identity": identity,
-                      "pitch": pitch, "loudness": loudness}
-            total = adversarial + self.lambda_cycle * cycle + (
-                self.lambda_identity * identity) + self.lambda_pitch * pitch + (
-                self.lambda_loudness * loudness)
-            if self.second_adversarial:
+        cycle = 0.5 * (F.l1_loss(cycled_a, real_a) + F.l1_loss(cycled_b, real_b))
+        identity = 0.5 * (F.l1_loss(same_b, real_b) + F.l1_loss(same_a, real_a))
+        # Both content losses compare log magnitudes: undo the normalisation
+        # once per tensor.
+        log_a, log_b, log_fake_b, log_fake_a = (
+            self.spectrogram_.denormalise(spec)
+            for spec in (real_a, real_b, fake_b, fake_a))
+        pitch = 0.5 * (
+            self._contrast_lost(log_a, log_fake_b, batch, ~is_b)
+            + self._contrast_lost(log_b, log_fake_a, batch, is_b)
+        )
+        loudness = 0.5 * (_loudness_moved(log_a, log_fake_b)
+                          + _loudness_moved(log_b, log_fake_a))
+        losses = {"adversarial": adversarial, "cycle": cycle, "identity": identity,
+                  "pitch": pitch, "loudness": loudness}
+        total = adversarial + self.lambda_cycle * cycle + (
+            self.lambda_identity * identity) + self.lambda_pitch * pitch + (
+            self.lambda_loudness * loudness)
+        if self.second_adversarial:
+            with frozen(*judges):
                 second = 0.5 * (
                     _least_squares(self.discriminator_a2_(cycled_a), 1.0)
                     + _least_squares(self.discriminator_b2_(cycled_b), 1.0)
                 )
-                losses["second_adversarial"] = second
-                total = total + second
+            losses["second_adversarial"] = second
+            total = total + second
         return {"loss": total, **losses, "discriminator": discriminator.detach(),
                 "domain": domain.detach()}
 
