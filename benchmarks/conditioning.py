@@ -54,7 +54,7 @@ def decoder_inputs(model, spec, clip, domain):
 
 def render(model, spec, values, f0, inputs):
     rendered = model._render(inputs, f0, torch.full((1,), 0.5))[0].numpy()
-    silent = spec._silent_frames(values)
+    silent = spec.silent_frames(values)
     rendered[:, silent] = values[:, silent]
     return spec.inverse_transform(rendered)
 

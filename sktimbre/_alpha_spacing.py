@@ -9,8 +9,6 @@ them and space alpha so that the judgement moves evenly.
 
 import numpy as np
 
-from ._classifier import InstrumentClassifier
-
 # Positions at which the lines are judged, and the alphas the curve is
 # tabulated at: 0, 0.1, ..., 1.
 POSITIONS = np.linspace(0.0, 1.0, 11)
@@ -79,19 +77,7 @@ def long_enough(spec, transformer):
     return (spec.shape[-1] - 1) * transformer.hop_length >= _MIN_JUDGED_SAMPLES
 
 
-def spacing_judge(sr):
-    """The judge that spaces alpha inside ``fit``.
-
-    An :class:`~sktimbre.metrics.InstrumentClassifier` on the ``"legacy"``
-    timbre features (harmonic-to-noise ratios, harmonic level slope, MFCC
-    deltas). The benchmarks score conversions with the ``"eq_invariant"``
-    set, fitted on the real training clips: a model spaced by that same
-    judge would be graded by its own ruler.
-    """
-    return InstrumentClassifier(sr=sr, feature_set="legacy")
-
-
-def judge_lines(lines, transformer, *, real):
+def judge_lines(lines, transformer, *, real, judge):
     """How an instrument judge hears points along lines of spectrograms.
 
     Parameters
@@ -103,8 +89,11 @@ def judge_lines(lines, transformer, *, real):
     transformer : SpectrogramTransformer
         Renders the points to audio, so that they are judged as heard.
     real : sequence of two lists of spectrograms
-        Real pieces of A and of B, on whose renders the judge
-        (:func:`spacing_judge`) is fitted.
+        Real pieces of A and of B, on whose renders the judge is fitted.
+    judge : classifier
+        Unfitted; fitted here on those renders with labels 0 (A) and 1 (B),
+        then asked ``predict_proba`` (see
+        :func:`sktimbre._spacing_judge.spacing_judge`).
 
     Returns
     -------
@@ -114,10 +103,10 @@ def judge_lines(lines, transformer, *, real):
     """
     paths = [[[start + p * (end - start) for p in POSITIONS] for start, end in pairs]
              for pairs in lines]
-    return judge_paths(paths, transformer, real=real)
+    return judge_paths(paths, transformer, real=real, judge=judge)
 
 
-def judge_paths(paths, transformer, *, real):
+def judge_paths(paths, transformer, *, real, judge):
     """How an instrument judge hears renderings of pieces along alpha.
 
     Parameters
@@ -129,8 +118,11 @@ def judge_paths(paths, transformer, *, real):
     transformer : SpectrogramTransformer
         Renders the spectrograms to audio, so that they are judged as heard.
     real : sequence of two lists of spectrograms
-        Real pieces of A and of B, on whose renders the judge
-        (:func:`spacing_judge`) is fitted.
+        Real pieces of A and of B, on whose renders the judge is fitted.
+    judge : classifier
+        Unfitted; fitted here on those renders with labels 0 (A) and 1 (B),
+        then asked ``predict_proba`` (see
+        :func:`sktimbre._spacing_judge.spacing_judge`).
 
     Returns
     -------
@@ -155,7 +147,7 @@ def judge_paths(paths, transformer, *, real):
     if min(len(specs) for specs in real) < 2 or min(len(g) for g in paths) < 1:
         return None
     examples = [render(specs) for specs in real]
-    judge = spacing_judge(transformer.sr).fit(
+    judge = judge.fit(
         examples[0] + examples[1], [0] * len(examples[0]) + [1] * len(examples[1]))
     judgement = np.empty((2, len(POSITIONS)))
     for direction, group in enumerate(paths):
@@ -164,3 +156,38 @@ def judge_paths(paths, transformer, *, real):
         p_b = judge.predict_proba(render(flat))[:, 1].reshape(len(group), -1)
         judgement[direction] = p_b.mean(axis=0)
     return judgement
+
+
+def judge_conversions(convert, train, transformer, judge):
+    """How ``judge`` hears a model's conversions of its training pieces
+    along alpha.
+
+    Parameters
+    ----------
+    convert : callable
+        ``convert(spectrogram, source_alpha, alpha)``: the model's normalised
+        spectrogram of a piece of instrument ``source_alpha`` (0 or 1)
+        rendered at ``alpha``.
+    train : list
+        The model's training clips (``.spec``, ``.domain``).
+    transformer : SpectrogramTransformer
+        Renders the spectrograms to audio.
+    judge : classifier
+        Unfitted; see :func:`judge_paths`.
+
+    Returns
+    -------
+    judgement : ndarray of shape (2, 11) or None
+        As :func:`judge_paths`; None where fewer than two pieces of an
+        instrument are long enough to judge.
+    """
+    real = [[piece.cpu().numpy() for piece in group
+             if long_enough(piece, transformer)]
+            for group in judged_pieces(train, transformer)]
+    if min(len(group) for group in real) < 2:
+        return None
+    paths = [[[convert(piece, float(domain), float(p)) for p in POSITIONS]
+              for piece in evenly(real[domain], JUDGED_PIECES)]
+             for domain in (0, 1)]
+    examples = [evenly(group, JUDGE_EXAMPLES) for group in real]
+    return judge_paths(paths, transformer, real=examples, judge=judge)

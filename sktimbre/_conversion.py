@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._features import full_scale_peak
 from ._inputs import (
     ClipData,
+    check_source,
     checked_spectrograms,
     is_spectrogram_input,
     spec_layout,
@@ -22,7 +23,6 @@ from ._validation import (
     as_plain,
     check_alpha,
     check_clips,
-    check_source,
     mirror_clips,
 )
 
@@ -276,7 +276,7 @@ class ConversionMixin(TransformerMixin):
             offset=offset).cpu().numpy()
         # A silent frame has no pitch or timbre to render, and a decoder told
         # "no loudness" may still paint a noise floor: keep silence silent.
-        silent = self.spectrogram_._silent_frames(spec)
+        silent = self.spectrogram_.silent_frames(spec)
         out[:, silent] = spec[:, silent]
         return out
 

@@ -26,6 +26,7 @@ from ._nn import (
     context_frames,
 )
 from ._sklearn_compat import Interval
+from ._spacing_judge import CALIBRATE_ALPHA_CONSTRAINT, spacing_judge
 from ._training import FIT_FRAMES
 from ._training_callbacks import LinearLRDecay, WeightAverage
 
@@ -99,19 +100,22 @@ class TimbreCycleGAN(CycleGANLossMixin, BaseTimbreModel):
         ties a translation's level to its input's, since the patch
         discriminators normalise each frame and the cycle lets the other
         generator undo any gain.
-    calibrate_alpha : bool, default=True
+    calibrate_alpha : bool or classifier, default=True
         Space the positions along each line so that ``alpha`` is heard
         evenly. Equal steps in log magnitude are not equal steps in
         timbre: the instrument heard turns over early (the "equal steps"
         row of the conversion benchmark in the documentation). After training, an
         :class:`~sktimbre.metrics.InstrumentClassifier` on its ``"legacy"``
-        features (not the set the benchmarks score with), fitted on renders
-        of the training pieces, judges renders of points at 11 positions along
-        the lines of up to 6 training pieces per instrument (their first 2
-        seconds); ``alpha`` then maps to the position where its
-        P(instrument B) has risen by alpha's share of the whole rise, for
-        each generator's lines (``alpha_curve_``). The ends (``alpha`` 0 and
-        1) do not change. Rendering and judging about 160 two-second clips
+        features (not the set the benchmarks score with; ``True``), or a
+        clone of the classifier given (any estimator with ``fit`` and
+        ``predict_proba`` that takes a list of 1-D clips and labels 0 for A
+        and 1 for B), fitted on renders of the training pieces, judges
+        renders of points at 11 positions along the lines of up to 6
+        training pieces per instrument (their first 2 seconds); ``alpha``
+        then maps to the position where its P(instrument B) has risen by
+        alpha's share of the whole rise, for each generator's lines
+        (``alpha_curve_``). The ends (``alpha`` 0 and 1) do not change.
+        Rendering and judging about 160 two-second clips
         adds some 20 seconds to ``fit`` on two CPU cores; pieces shorter
         than about 0.4 s are not judged, and leave alpha linear.
     alpha : float in [0, 1], default=0.5
@@ -278,7 +282,7 @@ class TimbreCycleGAN(CycleGANLossMixin, BaseTimbreModel):
         "second_adversarial": ["boolean"],
         "lambda_pitch": [Interval(numbers.Real, 0, None, closed="left")],
         "lambda_loudness": [Interval(numbers.Real, 0, None, closed="left")],
-        "calibrate_alpha": ["boolean"],
+        "calibrate_alpha": CALIBRATE_ALPHA_CONSTRAINT,
         "lr_decay_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "ema_decay": [Interval(numbers.Real, 0, 1, closed="left")],
     }
@@ -407,7 +411,7 @@ class TimbreCycleGAN(CycleGANLossMixin, BaseTimbreModel):
                 stacklevel=4 + FIT_FRAMES,
             )
         self.alpha_curve_, self.alpha_judgement_ = unspaced()
-        if not self.calibrate_alpha:
+        if self.calibrate_alpha is False:
             return
         transformer = self.spectrogram_
         real = judged_pieces(train, transformer)
@@ -421,33 +425,11 @@ class TimbreCycleGAN(CycleGANLossMixin, BaseTimbreModel):
                           for start, end in ends])
         examples = [[piece.cpu().numpy() for piece in evenly(group, JUDGE_EXAMPLES)]
                     for group in real]
-        judgement = judge_lines(lines, transformer, real=examples)
+        judge = spacing_judge(self.calibrate_alpha, transformer.sr)
+        judgement = judge_lines(lines, transformer, real=examples, judge=judge)
         if judgement is not None:
             self.alpha_judgement_ = judgement
             self.alpha_curve_ = np.stack([even_steps(row) for row in judgement])
-
-    def _measured_change(self, train):
-        """Mean absolute change in dB of log magnitude that each generator's
-        full translation makes to the first frames of up to
-        ``_CHANGE_PIECES`` training pieces of its source instrument: A to B,
-        then B to A."""
-        to_db = 20.0 / np.log(10.0)
-        scale = None
-        change = np.zeros(2)
-        for domain, generator in ((0, self.generator_ab_), (1, self.generator_ba_)):
-            pieces = evenly([c.spec[:, :_CHANGE_FRAMES] for c in train
-                              if c.domain == domain], _CHANGE_PIECES)
-            if not pieces:
-                continue
-            if scale is None:
-                scale = torch.as_tensor(self.spectrogram_.scale_,
-                                        dtype=pieces[0].dtype,
-                                        device=pieces[0].device)[:, None]
-            moved = [(generator.change(piece[None])[0] * scale).abs()
-                     for piece in pieces]
-            values = sum(m.numel() for m in moved)
-            change[domain] = to_db * float(sum(m.sum() for m in moved)) / values
-        return change
 
     def stream(self, *, block_size=512, alpha=None, source=None):
         """Not available: a TimbreCycleGAN has no synthesiser to play its
@@ -496,13 +478,9 @@ class TimbreCycleGAN(CycleGANLossMixin, BaseTimbreModel):
         return spec.clone()
 
 
-
-# How the generators' change is measured after training (change_db_), and
-# the least mean change in dB that a fit is expected to make: default fits
+# The least mean change in dB that a fit is expected to make: default fits
 # moved the default data's pieces by 6 to 8 dB and the csound bank's by about
 # 4 to 14, while fits that learnt nothing stay under 0.5.
-_CHANGE_PIECES = 8
-_CHANGE_FRAMES = 512
 _LEAST_CHANGE_DB = 1.0
 # Fits of fewer steps (smoke tests) are too short to be expected to move.
 _JUDGED_AFTER_STEPS = 100

@@ -1,9 +1,12 @@
 """The TimbreCycleGAN's losses: adversarial (least squares), cycle,
 identity, harmonic contrast and loudness, and the held-out cycle error."""
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ._alpha_spacing import evenly
+from ._frozen import frozen
 from ._nn import frame_loudness
 
 __all__ = ["CycleGANLossMixin"]
@@ -13,15 +16,15 @@ _CONTRAST_DECAY = 0.8
 # Two instruments playing the same notes differ in level by a few dB, so
 # only a loudness change beyond this many nepers (about 6 dB) costs.
 _LOUDNESS_SLACK = 0.7
+# How the generators' change is measured after training (change_db_):
+# the first frames of this many training pieces of each instrument.
+_CHANGE_PIECES = 8
+_CHANGE_FRAMES = 512
 
 
 class CycleGANLossMixin:
     """The losses of :class:`~sktimbre.TimbreCycleGAN`; needs its networks,
     optimisers and loss weights."""
-
-    def _judges(self, trainable):
-        for name in self._discriminator_names:
-            getattr(self, name).requires_grad_(trainable)
 
     # ------------------------------------------------------------- losses
     def _training_losses(self, batch):
@@ -43,7 +46,6 @@ class CycleGANLossMixin:
         cycled_a = self.generator_ba_(fake_b)
         cycled_b = self.generator_ab_(fake_a)
 
-        self._judges(True)
         judged = [
             (self.discriminator_a_, real_a, fake_a),
             (self.discriminator_b_, real_b, fake_b),
@@ -63,17 +65,18 @@ class CycleGANLossMixin:
             ("discriminator_optimizer_",)))
 
         # The judges are fixed while the generators learn to fool them.
-        self._judges(False)
-        adversarial = 0.5 * (
-            _least_squares(self.discriminator_b_(fake_b), 1.0)
-            + _least_squares(self.discriminator_a_(fake_a), 1.0)
-        )
+        judges = [getattr(self, name) for name in self._discriminator_names]
+        with frozen(*judges):
+            adversarial = 0.5 * (
+                _least_squares(self.discriminator_b_(fake_b), 1.0)
+                + _least_squares(self.discriminator_a_(fake_a), 1.0)
+            )
         cycle = 0.5 * (F.l1_loss(cycled_a, real_a) + F.l1_loss(cycled_b, real_b))
         identity = 0.5 * (F.l1_loss(same_b, real_b) + F.l1_loss(same_a, real_a))
         # Both content losses compare log magnitudes: undo the normalisation
         # once per tensor.
         log_a, log_b, log_fake_b, log_fake_a = (
-            self.spectrogram_._denormalise(spec)
+            self.spectrogram_.denormalise(spec)
             for spec in (real_a, real_b, fake_b, fake_a))
         pitch = 0.5 * (
             self._contrast_lost(log_a, log_fake_b, batch, ~is_b)
@@ -87,15 +90,38 @@ class CycleGANLossMixin:
             self.lambda_identity * identity) + self.lambda_pitch * pitch + (
             self.lambda_loudness * loudness)
         if self.second_adversarial:
-            second = 0.5 * (
-                _least_squares(self.discriminator_a2_(cycled_a), 1.0)
-                + _least_squares(self.discriminator_b2_(cycled_b), 1.0)
-            )
+            with frozen(*judges):
+                second = 0.5 * (
+                    _least_squares(self.discriminator_a2_(cycled_a), 1.0)
+                    + _least_squares(self.discriminator_b2_(cycled_b), 1.0)
+                )
             losses["second_adversarial"] = second
             total = total + second
-        self._judges(True)
         return {"loss": total, **losses, "discriminator": discriminator.detach(),
                 "domain": domain.detach()}
+
+    def _measured_change(self, train):
+        """Mean absolute change in dB of log magnitude that each generator's
+        full translation makes to the first frames of up to
+        ``_CHANGE_PIECES`` training pieces of its source instrument: A to B,
+        then B to A."""
+        to_db = 20.0 / np.log(10.0)
+        scale = None
+        change = np.zeros(2)
+        for domain, generator in ((0, self.generator_ab_), (1, self.generator_ba_)):
+            pieces = evenly([c.spec[:, :_CHANGE_FRAMES] for c in train
+                              if c.domain == domain], _CHANGE_PIECES)
+            if not pieces:
+                continue
+            if scale is None:
+                scale = torch.as_tensor(self.spectrogram_.scale_,
+                                        dtype=pieces[0].dtype,
+                                        device=pieces[0].device)[:, None]
+            moved = [(generator.change(piece[None])[0] * scale).abs()
+                     for piece in pieces]
+            values = sum(m.numel() for m in moved)
+            change[domain] = to_db * float(sum(m.sum() for m in moved)) / values
+        return change
 
     def _contrast_lost(self, real, fake, batch, rows):
         """Harmonic contrast of ``real`` that ``fake`` lost, in nepers,

@@ -9,21 +9,32 @@ import math
 
 import torch
 
-__all__ = ["stft", "istft", "griffinlim", "mel_to_linear"]
+__all__ = ["stft", "istft", "griffinlim", "mel_to_linear", "hann_window"]
 
 
-def _window(win_length, device, dtype=torch.float32):
-    # Periodic Hann, as librosa.filters.get_window("hann", n, fftbins=True).
+def hann_window(win_length, device, dtype=torch.float32):
+    """Periodic Hann window, as ``librosa.filters.get_window("hann", n,
+    fftbins=True)``."""
     return torch.hann_window(win_length, periodic=True, device=device, dtype=dtype)
 
 
-def stft(y, *, n_fft, hop_length, win_length=None):
+def _window(window, win_length, like):
+    """``window`` if given (built once by the caller), else a new Hann window
+    in ``like``'s dtype and on its device."""
+    if window is not None and window.dtype == like.dtype:
+        return window
+    return hann_window(win_length, like.device, like.dtype)
+
+
+def stft(y, *, n_fft, hop_length, win_length=None, window=None):
     """Complex STFT of ``y`` with librosa's conventions (centred, zero-padded).
 
     Parameters
     ----------
     y : torch.Tensor of shape (..., n_samples)
     n_fft, hop_length, win_length : int
+    window : torch.Tensor of shape (win_length,), optional
+        The Hann window on ``y``'s device, when the caller keeps one.
 
     Returns
     -------
@@ -36,7 +47,7 @@ def stft(y, *, n_fft, hop_length, win_length=None):
         n_fft=n_fft,
         hop_length=hop_length,
         win_length=win_length,
-        window=_window(win_length, y.device, y.dtype),
+        window=_window(window, win_length, y),
         center=True,
         pad_mode="constant",
         return_complex=True,
@@ -44,7 +55,7 @@ def stft(y, *, n_fft, hop_length, win_length=None):
     return spec.reshape(*lead, *spec.shape[-2:])
 
 
-def istft(spec, *, n_fft, hop_length, win_length=None, length):
+def istft(spec, *, n_fft, hop_length, win_length=None, length, window=None):
     """Inverse of :func:`stft`, trimmed or padded to ``length`` samples."""
     win_length = win_length or n_fft
     lead = spec.shape[:-2]
@@ -54,7 +65,7 @@ def istft(spec, *, n_fft, hop_length, win_length=None, length):
         n_fft=n_fft,
         hop_length=hop_length,
         win_length=win_length,
-        window=_window(win_length, spec.device, flat.real.dtype),
+        window=_window(window, win_length, flat.real),
         center=True,
         length=length,
     )
@@ -72,6 +83,7 @@ def griffinlim(
     momentum=0.99,
     init_phase=None,
     generator=None,
+    window=None,
 ):
     """Fast Griffin-Lim phase reconstruction (Perraudin et al., 2013).
 
@@ -97,6 +109,9 @@ def griffinlim(
     generator : torch.Generator, optional
         CPU generator for the random initial phase, for reproducibility across
         devices.
+    window : torch.Tensor of shape (win_length,), optional
+        The Hann window on ``magnitude``'s device, made once for all the
+        iterations' transforms; built here when omitted.
 
     Returns
     -------
@@ -108,7 +123,11 @@ def griffinlim(
         ).to(magnitude.device)
     angles = torch.polar(torch.ones_like(magnitude),
                          init_phase.to(device=magnitude.device, dtype=magnitude.dtype))
-    kwargs = dict(n_fft=n_fft, hop_length=hop_length, win_length=win_length)
+    win_length = win_length or n_fft
+    # One window for every iteration's pair of transforms.
+    window = _window(window, win_length, magnitude)
+    kwargs = dict(n_fft=n_fft, hop_length=hop_length, win_length=win_length,
+                  window=window)
     weight = momentum / (1.0 + momentum)
     tprev = None
     tiny = torch.finfo(magnitude.dtype).tiny
@@ -128,7 +147,7 @@ def griffinlim(
         ..., :length]
 
 
-def mel_to_linear(mel, mel_basis, *, n_iter=100):
+def mel_to_linear(mel, mel_basis, *, n_iter=100, gram=None, pinv=None):
     """Non-negative least-squares inverse of a mel projection.
 
     Solves ``min ||mel_basis @ x - mel||^2`` subject to ``x >= 0`` for every
@@ -141,15 +160,19 @@ def mel_to_linear(mel, mel_basis, *, n_iter=100):
     mel : torch.Tensor of shape (..., n_mels, n_frames)
     mel_basis : torch.Tensor of shape (n_mels, n_freq)
     n_iter : int, default=100
+    gram, pinv : torch.Tensor, optional
+        ``mel_basis.T @ mel_basis`` and ``torch.linalg.pinv(mel_basis)``,
+        when the caller keeps them; computed here when omitted.
 
     Returns
     -------
     torch.Tensor of shape (..., n_freq, n_frames)
     """
     tiny = torch.finfo(mel.dtype).tiny
-    gram = mel_basis.T @ mel_basis
+    gram = mel_basis.T @ mel_basis if gram is None else gram
+    pinv = torch.linalg.pinv(mel_basis) if pinv is None else pinv
     target = mel_basis.T @ mel
-    x = (torch.linalg.pinv(mel_basis) @ mel).clamp_min(0) + 1e-6
+    x = (pinv @ mel).clamp_min(0) + 1e-6
     for _ in range(n_iter):
         x = x * target / (gram @ x + tiny)
     return x

@@ -8,14 +8,17 @@ against the transformer the model reads them with, and put either form into
 that transformer's representation.
 """
 
+import numbers
+
 import numpy as np
 
 from ._spectrogram import check_spectrogram
 from ._spectrogram_array import Spectrogram, carried_transformer
-from ._validation import as_items, check_clips
+from ._validation import as_items, check_alpha, check_clips
 
 __all__ = [
     "ClipData",
+    "check_source",
     "checked_spectrograms",
     "is_spectrogram_input",
     "spec_layout",
@@ -73,3 +76,35 @@ def checked_spectrograms(X, transformer, name):
                           fix="pass audio, or spectrograms from the model's own "
                               "spectrogram_ transformer")
     return specs
+
+
+def check_source(source, classes):
+    """The source alpha of a stream or a conversion whose instrument the
+    caller names: 0 for domain A, 1 for domain B.
+
+    ``source`` is one of ``classes`` (the model's ``classes_``), or a number
+    in [0, 1] (0 and 1 name the two instruments; values between, a blend).
+    A label equal to a number is read as the label.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktimbre._inputs import check_source
+    >>> check_source("flute", np.array(["flute", "violin"]))
+    0.0
+    >>> check_source(1, np.array(["A", "B"]))
+    1.0
+    """
+    labels = [label.item() if hasattr(label, "item") else label for label in classes]
+    if isinstance(source, bool):
+        pass
+    elif source in labels:
+        # A label wins over a number: with classes [1, 2], 1 names the first.
+        return float(labels.index(source))
+    elif isinstance(source, numbers.Real):
+        return check_alpha(source, name="source")
+    raise ValueError(
+        f"source={source!r} is neither one of the model's classes {labels} nor "
+        "a number in [0, 1]; pass the instrument the input is played on."
+    )
+

@@ -18,8 +18,9 @@ from torch import nn
 
 from ._alpha_spacing import POSITIONS
 from ._frame_stream import ControlStream, lag_frames, stream_peak
+from ._inputs import check_source
 from ._synth import SynthState
-from ._validation import check_alpha, check_source
+from ._validation import check_alpha
 
 __all__ = ["BlockConverter", "Streamer", "stream_delay", "make_streamer"]
 

@@ -1,9 +1,9 @@
 """The private scikit-learn API sktimbre uses, imported in this one place.
 
-Parameter constraints (``Interval``, ``StrOptions``), the error they raise
-(``InvalidParameterError``) and the ``fit`` decorator that checks them
-(``_fit_context``) live in private scikit-learn modules, which a release
-may move. Every other module imports them from here, so such a release
+Parameter constraints (``HasMethods``, ``Interval``, ``StrOptions``), the
+error they raise (``InvalidParameterError``) and the ``fit`` decorator that
+checks them (``_fit_context``) live in private scikit-learn modules, which a
+release may move. Every other module imports them from here, so such a release
 breaks this file with a message naming the tested versions, not every
 estimator with a bare ``ImportError``.
 """
@@ -12,13 +12,15 @@ import functools
 
 import sklearn
 
-__all__ = ["Interval", "InvalidParameterError", "StrOptions", "fit_context"]
+__all__ = ["HasMethods", "Interval", "InvalidParameterError", "StrOptions",
+           "fit_context"]
 
 # The releases the test suite has run against; setup.py requires this range.
 TESTED_RANGE = ">=1.6,<1.10"
 
 try:
     from sklearn.utils._param_validation import (
+        HasMethods,
         Interval,
         InvalidParameterError,
         StrOptions,

@@ -9,9 +9,13 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._device import loadable_device, resolve_device
-from ._dsp import griffinlim, mel_to_linear, stft
+from ._dsp import griffinlim, stft
 from ._sklearn_compat import Interval, StrOptions, fit_context
-from ._spectrogram_array import Spectrogram, carried_transformer, rendered_audio
+from ._spectral_kernels import cached_kernels
+from ._spectrogram_array import Spectrogram, rendered_audio
+from ._spectrogram_checks import check_carried, check_spectrogram
+from ._spectrogram_rows import _AMIN, NormalisedRowsMixin
+from ._spectrogram_segments import SegmentedInversionMixin
 from ._validation import (
     as_plain,
     check_clips,
@@ -20,16 +24,13 @@ from ._validation import (
     pad_short_clips,
 )
 
-__all__ = ["Spectrogram", "SpectrogramTransformer"]
-
-# Floor added to magnitudes before the log: -100 dB re full scale, far below
-# anything audible, so silence maps to a finite value.
-_AMIN = 1e-5
-# Frames of random initial phase drawn from one generator; see _random_phase.
-_PHASE_BLOCK = 256
+__all__ = ["Spectrogram", "SpectrogramTransformer", "check_carried",
+           "check_spectrogram"]
 
 
-class SpectrogramTransformer(TransformerMixin, BaseEstimator):
+
+class SpectrogramTransformer(NormalisedRowsMixin, SegmentedInversionMixin,
+                             TransformerMixin, BaseEstimator):
     """Turn audio clips into normalised log-magnitude spectrograms and back.
 
     ``transform`` computes ``log(|STFT| + 1e-5)`` (on a mel scale when
@@ -299,15 +300,17 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         return pad_short_clips(clips, self.n_fft, on_short=self.short_clips, name=name)
 
     def _log_magnitude(self, clip, *, with_phase=False):
+        kernels = cached_kernels(self, "cpu")
         spec = stft(
             torch.from_numpy(clip),
             n_fft=self.n_fft,
             hop_length=self.hop_length,
             win_length=self.win_length,
+            window=kernels.window,
         )
         magnitude = spec.abs()
         if self.mel_basis_ is not None:
-            magnitude = torch.from_numpy(self.mel_basis_) @ magnitude
+            magnitude = kernels.mel_basis @ magnitude
         log_mag = torch.log(magnitude + _AMIN).numpy().astype(np.float64)
         if not with_phase:
             return log_mag
@@ -419,68 +422,6 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
                           fix="invert with the transformer that made it")
         return np.array(S, dtype=np.float32)
 
-    def magnitude(self, S):
-        """Linear STFT magnitude of a normalised spectrogram, as a torch tensor
-        on the transformer's ``device_`` (``.cpu()`` it before ``.numpy()``).
-
-        Undoes the normalisation and the log, and the mel projection by
-        non-negative least squares. Accepts ``(..., n_freq, n_frames)``.
-        """
-        check_is_fitted(self)
-        device = self.device_
-        values = torch.as_tensor(np.asarray(S, dtype=np.float32), device=device)
-        magnitude = (torch.exp(self._denormalise(values)) - _AMIN).clamp_min(0)
-        if self.mel_basis_ is not None:
-            basis = torch.as_tensor(self.mel_basis_, device=device)
-            magnitude = mel_to_linear(magnitude, basis)
-        return magnitude
-
-    def _denormalise(self, values):
-        """Undo the normalisation of a tensor ``(..., n_freq, n_frames)``:
-        natural-log magnitude rows (mel rows stay mel), on the tensor's own
-        device and dtype and differentiable, for losses during training."""
-        mean, scale = (torch.as_tensor(v, dtype=values.dtype, device=values.device)
-                       for v in (self.mean_, self.scale_))
-        return values * scale[:, None] + mean[:, None]
-
-    def _silent_frames(self, S):
-        """Boolean mask of the frames of ``S`` (``(n_freq, n_frames)``) whose
-        every bin is at the log floor: digital silence in the source clip."""
-        log_mag = np.asarray(S, dtype=np.float64) * self.scale_[:, None] + (
-            self.mean_[:, None])
-        return (log_mag < np.log(2 * _AMIN)).all(axis=0)
-
-    def _analysis_context(self):
-        """Frames at each end of a stretch of audio whose STFT frames reach
-        past it: their windows need samples from beyond a cut."""
-        return -(-(self.n_fft // 2) // self.hop_length)
-
-    def _synthesis_context(self):
-        """Frames on each side of a stretch of frames that its inversion
-        reads: every Griffin-Lim iteration (an inverse STFT and an STFT)
-        couples frames whose windows overlap, less than n_fft / hop_length
-        apart, and the last inverse STFT adds each sample's own windows."""
-        per_iteration = -(-self.n_fft // self.hop_length)
-        return self.n_iter * per_iteration + self._analysis_context()
-
-    def _random_phase(self, seed, start, stop):
-        """Griffin-Lim's random initial phase of frames ``start:stop`` of a
-        long clip, ``(1 + n_fft // 2, stop - start)`` radians.
-
-        Each block of ``_PHASE_BLOCK`` frames is drawn from a generator of its
-        own, seeded by ``seed`` and the block's index, so a frame's phase does
-        not depend on which segment of the clip it is inverted with.
-        """
-        first, last = start // _PHASE_BLOCK, (stop - 1) // _PHASE_BLOCK
-        blocks = [
-            torch.rand((_PHASE_BLOCK, 1 + self.n_fft // 2), generator=(
-                torch.Generator().manual_seed(_block_seed(seed, block))))
-            for block in range(first, last + 1)
-        ]
-        offset = first * _PHASE_BLOCK
-        phase = torch.cat(blocks)[start - offset:stop - offset].T
-        return (2 * np.pi * phase).numpy()
-
     def _invert(self, S, length, phase, generator):
         magnitude = self.magnitude(S)
         if length is None:
@@ -504,8 +445,16 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
             momentum=self.momentum,
             init_phase=init,
             generator=generator,
+            window=cached_kernels(self, magnitude.device).window,
         )
         return audio.cpu().numpy()
+
+    def __getstate__(self):
+        # A copy: object.__getstate__ hands back the live __dict__. Tensors
+        # kept per device are rebuilt where the object is loaded.
+        state = dict(super().__getstate__())
+        state.pop("_kernels", None)
+        return state
 
     def __setstate__(self, state):
         super().__setstate__(state)
@@ -519,71 +468,6 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = True
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
-
-
-def same_transformer(a, b):
-    """Whether two fitted transformers make interchangeable spectrograms."""
-    if a is b:
-        return True
-    keys = ("sr", "n_fft", "hop_length", "win_length", "n_mels", "fmin", "fmax",
-            "normalize")
-    same = all(getattr(a, k) == getattr(b, k) for k in keys)
-    return same and np.allclose(a.mean_, b.mean_) and np.allclose(a.scale_, b.scale_)
-
-
-def describe(transformer):
-    return (f"sr={transformer.sr}, n_fft={transformer.n_fft}, hop_length="
-            f"{transformer.hop_length}, n_mels={transformer.n_mels}")
-
-
-def check_carried(X, transformer, *, reader, fix):
-    """Refuse spectrograms ``X`` made by a transformer whose settings differ
-    from ``transformer``'s, which ``reader`` (words naming it) expects."""
-    carried = carried_transformer(X)
-    if carried is not None and not same_transformer(carried, transformer):
-        raise ValueError(
-            f"X was made by a SpectrogramTransformer with other settings "
-            f"({describe(carried)}) than {reader} ({describe(transformer)}); "
-            f"{fix}."
-        )
-
-
-def check_spectrogram(S, transformer, *, name, reader, fix):
-    """Refuse a spectrogram that ``reader`` (words naming it) cannot read:
-    rows other than ``transformer``'s (another n_fft or n_mels), no frames,
-    values that are not real numbers, or NaN/inf values.
-
-    Parameters
-    ----------
-    S : array-like
-        One spectrogram, ``(n_freq, n_frames)``; left as it is.
-    transformer : SpectrogramTransformer
-        Fitted; the one whose spectrograms ``reader`` reads.
-    name : str
-        How the error names ``S``, as ``"X[2]"``.
-    reader, fix : str
-        Who reads ``S`` (``"this model"``), and what to do instead.
-    """
-    arr = np.asarray(S)
-    if arr.ndim != 2 or arr.shape[0] != transformer.n_freq_ or arr.shape[1] == 0:
-        raise ValueError(
-            f"{name} has shape {arr.shape} but {reader} reads "
-            f"({transformer.n_freq_}, n_frames) spectrograms with n_frames >= 1 "
-            f"({describe(transformer)}); {fix}."
-        )
-    if arr.dtype.kind not in "fi":
-        raise TypeError(f"{name} has dtype {arr.dtype}; pass a real array.")
-    if not np.isfinite(arr).all():
-        raise ValueError(
-            f"{name} holds NaN or infinite values; a spectrogram from "
-            "transform is always finite, so check what produced it."
-        )
-
-
-def _block_seed(seed, block):
-    """The seed of one block of random phase: independent of the other
-    blocks' and of other ``seed`` values' blocks."""
-    return int(np.random.SeedSequence([seed, block]).generate_state(1)[0])
 
 
 def _seed(random_state):

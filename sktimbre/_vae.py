@@ -2,24 +2,11 @@
 
 import numbers
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ._alpha_spacing import (
-    JUDGE_EXAMPLES,
-    JUDGED_PIECES,
-    POSITIONS,
-    even_steps,
-    evenly,
-    judge_paths,
-    judged_pieces,
-    long_enough,
-    position,
-    unspaced,
-)
 from ._base import BaseTimbreModel
-from ._features import FEATURE_CONTEXT, LOUDNESS_CONTEXT, smooth_loudness
+from ._features import FEATURE_CONTEXT, LOUDNESS_CONTEXT
 from ._nn import (
     ConvEncoder,
     FiLMDecoder,
@@ -28,61 +15,25 @@ from ._nn import (
     HarmonicRenderer,
     TimbreCode,
     context_frames,
-    frame_loudness,
-    init_output_bias,
     kl_divergence,
 )
-from ._realtime import make_streamer
 from ._sklearn_compat import Interval, StrOptions
-from ._spectrogram import _AMIN
+from ._spacing_judge import CALIBRATE_ALPHA_CONSTRAINT
 from ._training import fixed_crops
+from ._vae_alpha import AlphaBlendMixin
 from ._vae_audio import AdditiveAudioMixin
+from ._vae_loudness import (
+    init_synth_levels,
+    loudness_stats,
+    relative_loudness,
+)
+from ._vae_stream import StreamMixin
 
 __all__ = ["TimbreVAE"]
 
 # Pitch and smoothed loudness; see TimbreVAE._decoder_inputs.
 _N_DECODER_FEATURES = 2
-# A render between the two instruments may stray this many nepers (about
-# 3 dB) from the level in proportion between its two ends before it costs.
-_LEVEL_SLACK = 0.35
-# Frames quieter than this far below their clip's loudest do not count in an
-# instrument's loudness statistics (rests, reverberation tails).
-_VOICED_RANGE = 40.0 / 30.0
-
-
-def _loudness_stats(clips):
-    """Each instrument's loudness over its register, (2, 3): for instrument A
-    and B, the intercept and slope (per octave) of the least-squares line of
-    sounding frames' loudness against their pitch, and the spread around it.
-
-    Masked sums rather than indexing, so that the same code runs when a
-    saved model's shapes are checked on PyTorch's meta device.
-    """
-    rows = []
-    for domain in (0, 1):
-        # Sums of 1, p, l, p^2, p*l, l^2 over sounding frames.
-        sums = None
-        for clip in clips:
-            if clip.domain != domain:
-                continue
-            pitch, loud = clip.features[0].float(), clip.features[2].float()
-            sounding = (loud > loud.max() - _VOICED_RANGE).float()
-            terms = torch.stack([(sounding * term).sum() for term in (
-                torch.ones_like(loud), pitch, loud, pitch * pitch, pitch * loud,
-                loud * loud)])
-            sums = terms if sums is None else sums + terms
-        count, p, level, pp, pl, ll = [0.0] * 6 if sums is None else sums.tolist()
-        count = max(count, 1.0)
-        p, level, pp, pl, ll = (v / count for v in (p, level, pp, pl, ll))
-        var_p = max(pp - p * p, 0.0)
-        # A narrow register gives no reliable slope: the level alone is used.
-        slope = (pl - p * level) / var_p if var_p > 0.01 else 0.0
-        residual = max(ll - level * level - slope * slope * var_p, 0.0) ** 0.5
-        rows.append([level - slope * p, slope, max(residual, 0.05)])
-    return torch.tensor(rows, dtype=torch.float32)
-
-
-class TimbreVAE(AdditiveAudioMixin, BaseTimbreModel):
+class TimbreVAE(AlphaBlendMixin, AdditiveAudioMixin, StreamMixin, BaseTimbreModel):
     """Conditional VAE that renders music in a timbre between two instruments.
 
     An encoder maps spectrogram frames to a small per-frame content latent;
@@ -133,12 +84,15 @@ class TimbreVAE(AdditiveAudioMixin, BaseTimbreModel):
         Conversions that keep some of the input's detail (see
         ``keep_detail``) use Griffin-Lim either way. Both give the same
         spectrogram; docs/vae.md compares the audio.
-    calibrate_alpha : bool, default=False
+    calibrate_alpha : bool or classifier, default=False
         Space alpha so that the instrument heard moves evenly along it. After
         training, up to 6 training pieces per instrument (their first 2
         seconds) are rendered at alpha 0, 0.1, ..., 1 and judged by an
         :class:`~sktimbre.metrics.InstrumentClassifier` on its ``"legacy"``
-        features, fitted on renders of the training pieces; ``alpha`` then
+        features (``True``) or by a clone of the classifier given (any
+        estimator with ``fit`` and ``predict_proba`` that takes a list of
+        1-D clips and labels 0 for A and 1 for B), fitted on renders of the
+        training pieces; ``alpha`` then
         maps to the point where the judged P(instrument B), averaged over
         both instruments' pieces, has risen by alpha's share of its whole
         rise (``alpha_curve_``). One spacing serves both instruments, so
@@ -274,7 +228,7 @@ class TimbreVAE(AdditiveAudioMixin, BaseTimbreModel):
         "lambda_adversarial": [Interval(numbers.Real, 0, None, closed="left")],
         "lambda_alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "keep_detail": [Interval(numbers.Real, 0, 1, closed="both")],
-        "calibrate_alpha": ["boolean"],
+        "calibrate_alpha": CALIBRATE_ALPHA_CONSTRAINT,
         "hidden": [Interval(numbers.Integral, 4, None, closed="left")],
         "n_harmonics": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_noise_bands": [Interval(numbers.Integral, 2, None, closed="left")],
@@ -369,8 +323,8 @@ class TimbreVAE(AdditiveAudioMixin, BaseTimbreModel):
             GradientReversal(), FrameClassifier(self.latent_dim, 64)
         )
         self.domain_classifier_ = FrameClassifier(n_freq, 64)
-        self._init_levels(train)
-        self.decoder_.register_buffer("loudness_stats", _loudness_stats(train))
+        init_synth_levels(self.decoder_.out, self.n_harmonics, self.spectrogram_, train)
+        self.decoder_.register_buffer("loudness_stats", loudness_stats(train))
         self._ensure_device()
         self._build_optimizers()
 
@@ -378,19 +332,6 @@ class TimbreVAE(AdditiveAudioMixin, BaseTimbreModel):
         params = [p for name in self._module_names
                   for p in getattr(self, name).parameters()]
         self.optimizer_ = torch.optim.Adam(params, lr=self.lr)
-
-    def _init_levels(self, train):
-        """Start the synthesiser near the data's level: peaks and floor."""
-        magnitude = torch.cat([
-            self.spectrogram_.magnitude(c.spec.cpu().numpy()) for c in train[:8]
-        ], dim=-1).cpu()
-        log_peak = float(torch.log(magnitude.amax(dim=0) + _AMIN).median())
-        log_floor = float(torch.log(magnitude + _AMIN).median())
-        out = self.decoder_.out
-        init_output_bias(out, log_floor)
-        with torch.no_grad():
-            k = torch.arange(1, self.n_harmonics + 1, dtype=torch.float32)
-            out.bias[: self.n_harmonics] = log_peak - 1.0 - 1.5 * torch.log(k)
 
     # ------------------------------------------------------------ forward
     def _encode(self, spec, domain):
@@ -421,14 +362,9 @@ class TimbreVAE(AdditiveAudioMixin, BaseTimbreModel):
         drops the attack; periodicity and onsets, which differ between a bow
         and a breath, are not read at all.
         """
-        pitch, loudness = features[:, 0:1], features[:, 2:3]
-        weight = source.reshape(-1, 1, 1).to(loudness.dtype)
-        intercept, slope, spread = (
-            (1 - weight) * self.decoder_.loudness_stats[0, i]
-            + weight * self.decoder_.loudness_stats[1, i] for i in range(3))
-        expected = intercept + slope * pitch
-        loudness = smooth_loudness((loudness - expected) / spread,
-                                   LOUDNESS_CONTEXT, self.causal)
+        pitch = features[:, 0:1]
+        loudness = relative_loudness(features, self.decoder_.loudness_stats, source,
+                                     self.causal)
         return torch.cat([pitch, loudness, z], dim=1)
 
     def _decode(self, z, features, f0, alpha, source=None):
@@ -448,15 +384,7 @@ class TimbreVAE(AdditiveAudioMixin, BaseTimbreModel):
 
     def _to_representation(self, magnitude):
         """Linear magnitude -> the transformer's normalised log (mel) rows."""
-        transformer = self.spectrogram_
-        if transformer.mel_basis_ is not None:
-            basis = torch.as_tensor(transformer.mel_basis_, device=magnitude.device)
-            magnitude = basis @ magnitude
-        mean = torch.as_tensor(transformer.mean_, dtype=magnitude.dtype,
-                               device=magnitude.device)
-        scale = torch.as_tensor(transformer.scale_, dtype=magnitude.dtype,
-                                device=magnitude.device)
-        return (torch.log(magnitude + _AMIN) - mean[:, None]) / scale[:, None]
+        return self.spectrogram_.from_magnitude(magnitude)
 
     def _training_losses(self, batch):
         mean, log_var = self._encode(batch.spec, batch.domain)
@@ -489,56 +417,6 @@ class TimbreVAE(AdditiveAudioMixin, BaseTimbreModel):
             loss = loss + self.lambda_alpha * judged + level
         return {"loss": loss, **losses}
 
-    def _judged_alpha_loss(self, z, batch, rebuilt):
-        """Render each crop at a random alpha and ask the input domain
-        classifier, held fixed, to judge it P(B) = alpha; and the level of
-        each frame of that render to lie between its levels at alpha 0 and
-        1, in proportion (in dB), within ``_LEVEL_SLACK``.
-
-        Reconstruction alone never shows the decoder another instrument's
-        code with this content, so it may read the instrument from the
-        latent, periodicity or loudness instead of the code; then alpha 0.5
-        from a violin and from a flute are two voices. Judged at every alpha
-        from both sides, the code must carry the instrument, and the same
-        alpha is the same voice whatever the input was.
-
-        A frame classifier is unsure of a quiet frame: without the level
-        term the decoder learns to render the middle alphas tens of dB
-        down, which the classifier judges 0.5 and no one hears as a blend.
-        """
-        alpha = torch.rand_like(batch.domain)
-        rendered = self._decode(z, batch.features, batch.f0, alpha, batch.domain)
-        judge = self.domain_classifier_
-        # The classifier learns from real spectrograms only: a rendering
-        # moves the decoder, not the judge.
-        requires = [p.requires_grad for p in judge.parameters()]
-        for p in judge.parameters():
-            p.requires_grad_(False)
-        try:
-            logits = judge(rendered)
-        finally:
-            for p, flag in zip(judge.parameters(), requires):
-                p.requires_grad_(flag)
-        # Silent frames carry no timbre to judge.
-        voiced = (batch.features[:, 1] > 0.05).to(logits.dtype)
-        target = alpha[:, None].expand_as(logits)
-        frame_loss = F.binary_cross_entropy_with_logits(logits, target,
-                                                        reduction="none")
-        judged = (frame_loss * voiced).sum() / voiced.sum().clamp_min(1.0)
-        # The ends' levels are the reconstruction's and the full
-        # conversion's, which the render in between must not undercut.
-        with torch.no_grad():
-            other = self._decode(z, batch.features, batch.f0, 1.0 - batch.domain,
-                                 batch.domain)
-        levels = [frame_loudness(self.spectrogram_._denormalise(spec))
-                  for spec in (rebuilt.detach(), other, rendered)]
-        is_b = (batch.domain > 0.5)[:, None]
-        level_a = torch.where(is_b, levels[1], levels[0])
-        level_b = torch.where(is_b, levels[0], levels[1])
-        between = level_a + alpha[:, None] * (level_b - level_a)
-        level = F.relu((levels[2] - between).abs() - _LEVEL_SLACK).mean()
-        return judged, level
-
     @torch.no_grad()
     def _validation_loss(self, batches):
         self._set_train_mode(False)
@@ -564,79 +442,6 @@ class TimbreVAE(AdditiveAudioMixin, BaseTimbreModel):
             count += guess.numel()
         self.history_["latent_domain_accuracy"] = correct / max(count, 1)
         self._space_alpha(train)
-
-    def _space_alpha(self, train):
-        """Judge renders of training pieces along alpha; space alpha evenly
-        as heard (``alpha_curve_``)."""
-        self.alpha_curve_, self.alpha_judgement_ = unspaced()
-        if not self.calibrate_alpha:
-            return
-        transformer = self.spectrogram_
-        real = [[piece.cpu().numpy() for piece in group
-                 if long_enough(piece, transformer)]
-                for group in judged_pieces(train, transformer)]
-        if min(len(group) for group in real) < 2:
-            return
-        # The curve is linear while the renders are made: they are judged at
-        # the alphas the decoder itself renders.
-        paths = [[[self._convert(piece, float(domain), float(p)) for p in POSITIONS]
-                  for piece in evenly(real[domain], JUDGED_PIECES)]
-                 for domain in (0, 1)]
-        examples = [evenly(group, JUDGE_EXAMPLES) for group in real]
-        judgement = judge_paths(paths, transformer, real=examples)
-        if judgement is not None:
-            self.alpha_judgement_ = judgement
-            # One spacing for both instruments' pieces: the same alpha is
-            # the same voice whichever instrument came in.
-            self.alpha_curve_ = np.tile(even_steps(judgement.mean(axis=0)), (2, 1))
-
-    def stream(self, *, block_size=512, alpha=None, source):
-        """A :class:`~sktimbre._realtime.Streamer` that converts a live
-        signal block by block.
-
-        Whole-clip quantities of :meth:`transform` are fixed in advance: the
-        instrument played (``source``) and the pitch tracker's scale (the
-        STFT peak of a full-scale sine). The output is played by the
-        additive synthesiser, so the input's own detail (``keep_detail``)
-        does not reach it: it equals
-        ``transform(piece, alpha=alpha, source=source)`` of a model with
-        ``synthesis="additive"`` and ``keep_detail=0`` over the whole
-        piece, delayed by ``streamer.lookahead_samples`` (docs/realtime.md).
-
-        Parameters
-        ----------
-        block_size : int, default=512
-            Samples per :meth:`~Streamer.process` call; any size.
-        alpha : float in [0, 1], optional
-            Timbre rendered; the model's ``alpha`` when omitted. Settable
-            between blocks as ``streamer.alpha``.
-        source : label or float in [0, 1]
-            The instrument the input is played on: one of ``classes_``, or
-            0 (A) and 1 (B).
-
-        Returns
-        -------
-        Streamer
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from sktimbre import TimbreVAE
-        >>> t = np.arange(22050) / 22050
-        >>> A = [np.sin(2 * np.pi * f * t).astype(np.float32) for f in (220, 330)]
-        >>> B = [0.3 * np.sign(A[0]), 0.3 * np.sign(A[1])]
-        >>> vae = TimbreVAE(hidden=16, max_epochs=1, random_state=0).fit(A, B)
-        >>> streamer = vae.stream(block_size=256, alpha=1.0, source="A")
-        >>> blocks = [streamer.process(A[0][i:i + 256]) for i in range(0, 22016, 256)]
-        >>> streamer.lookahead_samples  # 25 network frames, STFT and synthesiser
-        7168
-        """
-        return make_streamer(self, block_size=block_size, alpha=alpha, source=source)
-
-    def _position(self, alpha):
-        """The alpha the decoder renders for the ``alpha`` asked for."""
-        # Both rows of the curve are the same spacing.
-        return position(alpha, getattr(self, "alpha_curve_", None), 0)
 
     def _conversion_margin(self):
         # The decoder reads latents and content features around each frame;

@@ -230,7 +230,7 @@ def per_channel(call):
 
 def silent_spectrogram(out, x, ctx):
     assert out.shape[0] == ctx.spec.n_freq_ and np.isfinite(out).all()
-    assert ctx.spec._silent_frames(out).all()
+    assert ctx.spec.silent_frames(out).all()
     assert np.abs(ctx.spec.inverse_transform(out)).max() < 1e-6
 
 

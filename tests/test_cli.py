@@ -14,7 +14,9 @@ import pytest
 import soundfile as sf
 
 from sktimbre import TimbreVAE
-from sktimbre.cli import _alpha_labels, _write_model, main
+from sktimbre._cli_commands import alpha_labels
+from sktimbre._cli_model_files import write_model
+from sktimbre.cli import main
 from sktimbre.io import load_audio, save_audio
 
 from .conftest import harmonic_tone
@@ -297,11 +299,11 @@ def test_failed_model_save_keeps_the_old_model(fitted_model, tmp_path, monkeypat
                                                name, failing, stand_in):
     model = TimbreVAE.load(fitted_model[1])
     path = tmp_path / name
-    _write_model(model, path)
+    write_model(model, path)
     before = path.read_bytes()
     monkeypatch.setattr(failing, stand_in)
     with pytest.raises(OSError, match="No space left"):
-        _write_model(model, path)
+        write_model(model, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == [name]
 
@@ -332,10 +334,10 @@ def test_convert_refuses_to_replace_its_input(fitted_model, tmp_path, capsys):
 
 def test_sweep_names_are_unique_and_sort_in_alpha_order(fitted_model, tmp_path,
                                                         capsys):
-    assert _alpha_labels(np.linspace(0, 1, 5)) == [
+    assert alpha_labels(np.linspace(0, 1, 5)) == [
         "0.00", "0.25", "0.50", "0.75", "1.00"]
     alphas = np.linspace(0, 1, 102)
-    labels = _alpha_labels(alphas)
+    labels = alpha_labels(alphas)
     assert len(set(labels)) == 102 and sorted(labels) == labels
     assert labels[50:52] == ["0.495", "0.505"]
     np.testing.assert_allclose([float(v) for v in labels], alphas, atol=5e-4)

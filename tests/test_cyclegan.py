@@ -98,6 +98,7 @@ def test_even_steps_follow_the_judgement():
 
 def test_the_judge_hears_a_line_between_two_timbres_turn_over(two_instruments):
     from sktimbre._alpha_spacing import judge_lines
+    from sktimbre._spacing_judge import spacing_judge
 
     a, b = two_instruments
     transformer = SpectrogramTransformer().fit(a, b)
@@ -106,12 +107,14 @@ def test_the_judge_hears_a_line_between_two_timbres_turn_over(two_instruments):
     # hears A at one end, B at the other and a turn in between.
     n = min(s.shape[1] for s in real[0] + real[1])
     lines = [[(x[:, :n], y[:, :n]) for x, y in zip(real[0][:3], real[1][:3])]] * 2
-    judged = judge_lines(lines, transformer, real=real)
+    judged = judge_lines(lines, transformer, real=real,
+                         judge=spacing_judge(True, transformer.sr))
     assert judged.shape == (2, 11)
     assert judged[0, 0] < 0.2 and judged[0, -1] > 0.8
     assert np.all(np.diff(np.maximum.accumulate(judged[0])) >= 0)
     # Too few pieces long enough to render and judge: nothing is judged.
-    assert judge_lines(lines, transformer, real=[real[0][:1], real[1]]) is None
+    assert judge_lines(lines, transformer, real=[real[0][:1], real[1]],
+                       judge=spacing_judge(True, transformer.sr)) is None
 
 
 def test_alpha_is_spaced_for_the_judge_of_each_line(tiny_gan, two_instruments):
@@ -241,7 +244,7 @@ def test_loudness_loss_measures_a_change_of_level(tiny_gan, two_instruments):
     a, _ = two_instruments
     transformer = tiny_gan.spectrogram_
     S = torch.as_tensor(np.asarray(transformer.transform(a[0])))[None]
-    log_magnitude = transformer._denormalise(S)
+    log_magnitude = transformer.denormalise(S)
     assert float(_loudness_moved(log_magnitude, log_magnitude)) == 0.0
     # Every row one neper louder (a gain of e): the frames' loudness moves by
     # 1, which costs what lies beyond the slack; half a neper is free.

@@ -267,9 +267,9 @@ def _cache(path):
 
 
 def _page(path):
-    from sktimbre.cli import _write_text
+    from sktimbre._cli_text import write_text
 
-    _write_text(path, "<html></html>")
+    write_text(path, "<html></html>")
 
 
 @pytest.mark.parametrize("write, name, failing", [

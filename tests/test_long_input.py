@@ -13,7 +13,7 @@ from sklearn.base import clone
 
 from sktimbre import SpectrogramTransformer, TimbreCycleGAN, TimbreVAE, _streaming
 from sktimbre._cyclegan import _MAX_RESIDUAL_BLOCKS
-from sktimbre._spectrogram import _PHASE_BLOCK
+from sktimbre._spectrogram_segments import _PHASE_BLOCK
 
 from .conftest import harmonic_tone
 from .timbre_models import one_torch_thread, short_pair, tiny  # noqa: F401

@@ -226,7 +226,8 @@ def test_the_judged_alpha_loss_trains_and_is_recorded(two_instruments):
 
 
 def test_alpha_is_spaced_once_for_both_instruments_by_another_judge(two_instruments):
-    from sktimbre._alpha_spacing import POSITIONS, spacing_judge
+    from sktimbre._alpha_spacing import POSITIONS
+    from sktimbre._spacing_judge import spacing_judge
 
     a, b = two_instruments
     spaced = TimbreVAE(**{**FAST, "calibrate_alpha": True}).fit(a, b)
@@ -238,7 +239,7 @@ def test_alpha_is_spaced_once_for_both_instruments_by_another_judge(two_instrume
     assert curve[0, 0] == 0.0 and curve[0, -1] == 1.0
     assert np.all(np.diff(curve[0]) >= 0)
     # The judge that spaces alpha is not the benchmarks' (EQ-invariant) one.
-    assert spacing_judge(22050).feature_set == "legacy"
+    assert spacing_judge(True, 22050).feature_set == "legacy"
     # Switched off, alpha is linear and nothing is judged.
     linear = TimbreVAE(**FAST).fit(a, b)
     assert np.array_equal(linear.alpha_curve_, np.tile(POSITIONS, (2, 1)))

@@ -1,0 +1,79 @@
+"""How the TimbreVAE's alpha names one voice whichever instrument came in:
+the judged-alpha loss of training, and the spacing of alpha after it."""
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ._alpha_spacing import even_steps, judge_conversions, position, unspaced
+from ._frozen import frozen
+from ._nn import frame_loudness
+from ._spacing_judge import spacing_judge
+from ._vae_loudness import level_outside_ends
+
+__all__ = ["AlphaBlendMixin"]
+
+
+class AlphaBlendMixin:
+    """The judged-alpha loss and alpha spacing of
+    :class:`~sktimbre.TimbreVAE`; needs its networks and ``_decode``."""
+
+    def _judged_alpha_loss(self, z, batch, rebuilt):
+        """Render each crop at a random alpha and ask the input domain
+        classifier, held fixed, to judge it P(B) = alpha; and the level of
+        each frame of that render to lie between its levels at alpha 0 and
+        1, in proportion (in dB), within ``LEVEL_SLACK``.
+
+        Reconstruction alone never shows the decoder another instrument's
+        code with this content, so it may read the instrument from the
+        latent, periodicity or loudness instead of the code; then alpha 0.5
+        from a violin and from a flute are two voices. Judged at every alpha
+        from both sides, the code must carry the instrument, and the same
+        alpha is the same voice whatever the input was.
+
+        A frame classifier is unsure of a quiet frame: without the level
+        term the decoder learns to render the middle alphas tens of dB
+        down, which the classifier judges 0.5 and no one hears as a blend.
+        """
+        alpha = torch.rand_like(batch.domain)
+        rendered = self._decode(z, batch.features, batch.f0, alpha, batch.domain)
+        judge = self.domain_classifier_
+        # The classifier learns from real spectrograms only: a rendering
+        # moves the decoder, not the judge.
+        with frozen(judge):
+            logits = judge(rendered)
+        # Silent frames carry no timbre to judge.
+        voiced = (batch.features[:, 1] > 0.05).to(logits.dtype)
+        target = alpha[:, None].expand_as(logits)
+        frame_loss = F.binary_cross_entropy_with_logits(logits, target,
+                                                        reduction="none")
+        judged = (frame_loss * voiced).sum() / voiced.sum().clamp_min(1.0)
+        # The ends' levels are the reconstruction's and the full
+        # conversion's, which the render in between must not undercut.
+        with torch.no_grad():
+            other = self._decode(z, batch.features, batch.f0, 1.0 - batch.domain,
+                                 batch.domain)
+        levels = [frame_loudness(self.spectrogram_.denormalise(spec))
+                  for spec in (rebuilt.detach(), other, rendered)]
+        return judged, level_outside_ends(levels, batch.domain, alpha)
+
+    def _space_alpha(self, train):
+        """Judge renders of training pieces along alpha; space alpha evenly
+        as heard (``alpha_curve_``)."""
+        self.alpha_curve_, self.alpha_judgement_ = unspaced()
+        if self.calibrate_alpha is False:
+            return
+        # The curve is linear while the renders are made: they are judged at
+        # the alphas the decoder itself renders.
+        judge = spacing_judge(self.calibrate_alpha, self.spectrogram_.sr)
+        judgement = judge_conversions(self._convert, train, self.spectrogram_, judge)
+        if judgement is not None:
+            self.alpha_judgement_ = judgement
+            # One spacing for both instruments' pieces: the same alpha is
+            # the same voice whichever instrument came in.
+            self.alpha_curve_ = np.tile(even_steps(judgement.mean(axis=0)), (2, 1))
+
+    def _position(self, alpha):
+        """The alpha the decoder renders for the ``alpha`` asked for."""
+        # Both rows of the curve are the same spacing.
+        return position(alpha, getattr(self, "alpha_curve_", None), 0)
