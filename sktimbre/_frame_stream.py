@@ -25,9 +25,9 @@ from ._features import (
     smoothing_pads,
 )
 from ._nn import context_frames
-from ._spectrogram import _AMIN
-from ._synth import _padded_hann
-from ._vae_audio import _SILENT
+from ._spectrogram import AMIN
+from ._synth import padded_hann
+from ._vae_audio import SILENT_LOG
 
 __all__ = ["ControlStream", "stream_peak", "lag_frames"]
 
@@ -72,7 +72,7 @@ class ControlStream(nn.Module):
         self.n_fft = int(transformer.n_fft)
         self.hop_length = int(transformer.hop_length)
         self.n_harmonics = int(model.n_harmonics)
-        window = _padded_hann(transformer.win_length or self.n_fft, self.n_fft)
+        window = padded_hann(transformer.win_length or self.n_fft, self.n_fft)
         self.register_buffer("window", window.to(device))
         for name in ("mean", "scale"):
             value = getattr(transformer, name + "_")
@@ -80,11 +80,11 @@ class ControlStream(nn.Module):
         self.register_buffer("salience", salience_matrix(
             sr=transformer.sr, n_fft=self.n_fft, fmin=_FMIN).to(device))
         self.compression = float(peak) * 1e-3 + 1e-12
-        self.amin = _AMIN
+        self.amin = AMIN
         self.fmin = _FMIN
         # The controls offline additive synthesis gives a silent frame.
-        self.silent_control = _SILENT
-        self.silent_floor = math.log(2 * _AMIN)
+        self.silent_control = SILENT_LOG
+        self.silent_floor = math.log(2 * AMIN)
         # Samples not yet analysed, from the start of the next frame's window;
         # the offline STFT pads the clip with half a window of zeros.
         self.register_buffer("samples", torch.zeros(self.n_fft // 2, device=device))

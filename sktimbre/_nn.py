@@ -188,7 +188,7 @@ class HarmonicRenderer(nn.Module):
         )
         band_pos = torch.linspace(0, n_noise_bands - 1, self.n_bins)
         self.register_buffer("noise_interp",
-                             _linear_interp_matrix(band_pos, n_noise_bands))
+                             linear_interp_matrix(band_pos, n_noise_bands))
 
     @staticmethod
     def _lobe(delta):
@@ -219,7 +219,7 @@ class HarmonicRenderer(nn.Module):
         return (magnitude + noise).transpose(1, 2)
 
 
-def _linear_interp_matrix(positions, n_points):
+def linear_interp_matrix(positions, n_points):
     """Matrix M with ``values @ M`` = values interpolated at ``positions``."""
     low = positions.floor().long().clamp(0, n_points - 2)
     frac = positions - low

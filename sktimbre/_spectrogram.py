@@ -14,7 +14,7 @@ from ._sklearn_compat import Interval, StrOptions, fit_context
 from ._spectral_kernels import cached_kernels
 from ._spectrogram_array import Spectrogram, rendered_audio
 from ._spectrogram_checks import check_carried, check_spectrogram
-from ._spectrogram_rows import _AMIN, NormalisedRowsMixin
+from ._spectrogram_rows import AMIN, NormalisedRowsMixin
 from ._spectrogram_segments import SegmentedInversionMixin
 from ._validation import (
     as_plain,
@@ -311,7 +311,7 @@ class SpectrogramTransformer(NormalisedRowsMixin, SegmentedInversionMixin,
         magnitude = spec.abs()
         if self.mel_basis_ is not None:
             magnitude = kernels.mel_basis @ magnitude
-        log_mag = torch.log(magnitude + _AMIN).numpy().astype(np.float64)
+        log_mag = torch.log(magnitude + AMIN).numpy().astype(np.float64)
         if not with_phase:
             return log_mag
         phase = None if self.mel_basis_ is not None else spec.angle().numpy()
@@ -369,7 +369,7 @@ class SpectrogramTransformer(NormalisedRowsMixin, SegmentedInversionMixin,
             lengths = [int(n) for n in np.atleast_1d(lengths)]
         else:
             lengths = self._carried(X, "lengths", layout, len(specs))
-        generator = torch.Generator().manual_seed(_seed(self.random_state))
+        generator = torch.Generator().manual_seed(phase_seed(self.random_state))
         # A waveform the model synthesised itself is the audio, unless a
         # phase to start Griffin-Lim from was asked for.
         carried = [None] * len(specs) if phase is not None else self._carried(
@@ -470,7 +470,7 @@ class SpectrogramTransformer(NormalisedRowsMixin, SegmentedInversionMixin,
         return tags
 
 
-def _seed(random_state):
+def phase_seed(random_state):
     if random_state is None:
         return int(np.random.SeedSequence().generate_state(1)[0])
     if isinstance(random_state, np.random.RandomState):

@@ -14,7 +14,7 @@ from ._spectral_kernels import cached_kernels
 
 # Floor added to magnitudes before the log: -100 dB re full scale, far below
 # anything audible, so silence maps to a finite value.
-_AMIN = 1e-5
+AMIN = 1e-5
 
 
 class NormalisedRowsMixin:
@@ -40,7 +40,7 @@ class NormalisedRowsMixin:
         """
         check_is_fitted(self)
         values = torch.as_tensor(np.asarray(S, dtype=np.float32), device=self.device_)
-        magnitude = (torch.exp(self.denormalise(values)) - _AMIN).clamp_min(0)
+        magnitude = (torch.exp(self.denormalise(values)) - AMIN).clamp_min(0)
         if self.mel_basis_ is not None:
             kernels = cached_kernels(self, self.device_)
             magnitude = mel_to_linear(magnitude, kernels.mel_basis,
@@ -74,7 +74,7 @@ class NormalisedRowsMixin:
         check_is_fitted(self)
         if self.mel_basis_ is not None:
             magnitude = cached_kernels(self, magnitude.device).mel_basis @ magnitude
-        return self.normalise(torch.log(magnitude + _AMIN))
+        return self.normalise(torch.log(magnitude + AMIN))
 
     def normalise(self, log_magnitude):
         """Normalised rows of natural-log magnitude rows (mel rows for a mel
@@ -167,7 +167,7 @@ class NormalisedRowsMixin:
         array([ True, False])
         """
         check_is_fitted(self)
-        floor = np.log(2 * _AMIN)
+        floor = np.log(2 * AMIN)
         if isinstance(S, torch.Tensor):
             return (self.denormalise(S) < floor).all(dim=-2)
         # In float64, as transform computed the rows, so no frame at the

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ._nn import context_frames
-from ._spectrogram import _seed
+from ._spectrogram import phase_seed
 
 __all__ = ["is_long", "convert_long_clip"]
 
@@ -100,7 +100,7 @@ def convert_long_clip(model, clip, choose_alpha, *, peak=None):
                                        choose_alpha)
     context = (transformer._analysis_context() + model._conversion_margin()
                + transformer._synthesis_context())
-    seed = _seed(transformer.random_state) if transformer.n_mels else None
+    seed = phase_seed(transformer.random_state) if transformer.n_mels else None
     out = np.empty(len(clip), dtype=np.float32)
     # A model that synthesises its own audio plays each segment's core
     # frames in turn, its synthesiser's state carried across the cuts.

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._nn import _linear_interp_matrix
+from ._nn import linear_interp_matrix
 
 __all__ = ["AdditiveSynth", "SynthState"]
 
@@ -133,7 +133,7 @@ class AdditiveSynth(nn.Module):
         self.forward_block = _FORWARD_BLOCK
         self.hash_multipliers = _HASH_MULTIPLIERS
         self.hash_mask = _HASH_MASK
-        window = _padded_hann(win_length, self.n_fft)
+        window = padded_hann(win_length, self.n_fft)
         self.register_buffer("window", window)
         self.harmonic_gain = 2.0 / float(window.sum())
         # Noise of RMS s per sample has E|X|^2 = s^2 sum(w^2) in the STFT; a
@@ -147,7 +147,7 @@ class AdditiveSynth(nn.Module):
             "harmonic_numbers", torch.arange(1, n_harmonics + 1, dtype=torch.float32))
         band_pos = torch.linspace(0, n_noise_bands - 1, self.n_bins)
         self.register_buffer("noise_interp",
-                             _linear_interp_matrix(band_pos, n_noise_bands))
+                             linear_interp_matrix(band_pos, n_noise_bands))
         # Where the frame's samples lie between its centre and the next one's.
         self.register_buffer(
             "ramp", torch.arange(self.hop_length, dtype=torch.float32) / hop_length)
@@ -360,7 +360,7 @@ def _delay(samples: torch.Tensor, pending: torch.Tensor):
     return joined[:, :due], joined[:, due:]
 
 
-def _padded_hann(win_length: int, n_fft: int) -> torch.Tensor:
+def padded_hann(win_length: int, n_fft: int) -> torch.Tensor:
     """The STFT's periodic Hann window, zero-padded to ``n_fft`` and centred."""
     window = torch.hann_window(win_length, periodic=True)
     left = (n_fft - win_length) // 2

@@ -10,7 +10,7 @@ from ._synth import AdditiveSynth
 __all__ = ["AdditiveAudioMixin"]
 
 # Log amplitude of the controls of a silent frame: exp(-100) is 0 in float32.
-_SILENT = -100.0
+SILENT_LOG = -100.0
 
 
 class AdditiveAudioMixin:
@@ -91,8 +91,8 @@ class AdditiveAudioMixin:
             data, lambda chunk: self._controls_chunk(chunk, source_alpha, target_alpha),
             offset=offset)
         # A silent frame keeps its silence, as _convert keeps it.
-        silent = self.spectrogram_._silent_frames(spec)
-        controls[:, torch.as_tensor(silent, device=controls.device)] = _SILENT
+        silent = self.spectrogram_.silent_frames(spec)
+        controls[:, torch.as_tensor(silent, device=controls.device)] = SILENT_LOG
         return (data.f0[None], controls[None, :self.n_harmonics],
                 controls[None, self.n_harmonics:])
 
@@ -112,7 +112,7 @@ class AdditiveAudioMixin:
                                              peak=peak)
         values = self._to_representation(self.renderer_(f0, harmonic, noise))
         values = values[0].cpu().numpy()
-        silent = self.spectrogram_._silent_frames(spec)
+        silent = self.spectrogram_.silent_frames(spec)
         values[:, silent] = spec[:, silent]
         hop = self.spectrogram_.hop_length
         n_samples = (f0.shape[-1] - 1) * hop if length is None else int(length)

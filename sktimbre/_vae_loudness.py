@@ -7,7 +7,7 @@ from torch.nn import functional as F
 
 from ._features import LOUDNESS_CONTEXT, smooth_loudness
 from ._nn import init_output_bias
-from ._spectrogram_rows import _AMIN
+from ._spectrogram_rows import AMIN
 
 # A render between the two instruments may stray this many nepers (about
 # 3 dB) from the level in proportion between its two ends before it costs.
@@ -86,8 +86,8 @@ def init_synth_levels(out, n_harmonics, transformer, train):
     magnitude = torch.cat([
         transformer.magnitude(c.spec.cpu().numpy()) for c in train[:8]
     ], dim=-1).cpu()
-    log_peak = float(torch.log(magnitude.amax(dim=0) + _AMIN).median())
-    log_floor = float(torch.log(magnitude + _AMIN).median())
+    log_peak = float(torch.log(magnitude.amax(dim=0) + AMIN).median())
+    log_floor = float(torch.log(magnitude + AMIN).median())
     init_output_bias(out, log_floor)
     with torch.no_grad():
         k = torch.arange(1, n_harmonics + 1, dtype=torch.float32)
