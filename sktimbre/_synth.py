@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._dsp import hann_window
 from ._nn import linear_interp_matrix
 
 __all__ = ["AdditiveSynth", "SynthState"]
@@ -362,7 +363,7 @@ def _delay(samples: torch.Tensor, pending: torch.Tensor):
 
 def padded_hann(win_length: int, n_fft: int) -> torch.Tensor:
     """The STFT's periodic Hann window, zero-padded to ``n_fft`` and centred."""
-    window = torch.hann_window(win_length, periodic=True)
+    window = hann_window(win_length, None)
     left = (n_fft - win_length) // 2
     return F.pad(window, (left, n_fft - win_length - left))
 
