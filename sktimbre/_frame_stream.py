@@ -97,6 +97,11 @@ class ControlStream(nn.Module):
         self.register_buffer("loudness_line", torch.stack([
             (1 - weight) * stats[0, i] + weight * stats[1, i] for i in range(3)]))
         self.register_buffer("film", torch.zeros(0, device=device))
+        self.source = float(source)
+        # See TimbreVAE._latent_weight: a decoder trained to render without
+        # the latent reads less of it the farther alpha is from the source.
+        self.latent_fades = bool(model.latent_dropout > 0)
+        self.latent_weight = 1.0
         self.set_target(float(target))
         self.smooth_width = 2 * LOUDNESS_CONTEXT + 1
         self.smooth_left = smoothing_pads(LOUDNESS_CONTEXT, model.causal)[0]
@@ -116,6 +121,8 @@ class ControlStream(nn.Module):
         with torch.no_grad():
             code = self.code(torch.full((1,), target, device=self.film.device))
             self.film = self.decoder.film_of(code)
+        if self.latent_fades:
+            self.latent_weight = max(0.0, 1.0 - 2.0 * abs(target - self.source))
 
     @torch.jit.export
     def reset(self):
@@ -196,7 +203,7 @@ class ControlStream(nn.Module):
         self.latent.push(self._encode(values))
         ready = min(self.pitch.size(), self.smoothed.size(), self.latent.size())
         inputs = torch.cat([self.pitch.pop(ready), self.smoothed.pop(ready),
-                            self.latent.pop(ready)], dim=1)
+                            self.latent_weight * self.latent.pop(ready)], dim=1)
         controls = self.decoder(inputs, self.film)
         count = controls.shape[-1]
         silent = self.silent.pop(count)[0] > 0.5

@@ -75,6 +75,15 @@ class TimbreVAE(AlphaBlendMixin, AdditiveAudioMixin, StreamMixin, BaseTimbreMode
         share fades linearly to 0 as alpha moves half a step away from it,
         since that detail belongs to the source instrument. 1 reconstructs the
         input exactly at its own timbre; 0 always outputs the decoder alone.
+    latent_dropout : float in [0, 1], default=0.0
+        Share of training crops whose content latent the decoder does not
+        see, so that it learns to render a frame from its pitch and relative
+        loudness alone. When above 0, conversion also fades the latent out
+        as ``keep_detail`` fades the input's detail: all of it at the input's
+        own timbre, none from half a step away. The latent is what the
+        decoder reads of the source instrument's own playing; without it,
+        alpha 0.5 from a violin piece and from a flute piece with the same
+        notes is rendered from the same inputs.
     synthesis : {"additive", "griffinlim"}, default="griffinlim"
         How audio is made from a conversion. ``"additive"`` plays the
         synthesiser's controls (the input's f0, the decoded harmonic
@@ -228,6 +237,7 @@ class TimbreVAE(AlphaBlendMixin, AdditiveAudioMixin, StreamMixin, BaseTimbreMode
         "lambda_adversarial": [Interval(numbers.Real, 0, None, closed="left")],
         "lambda_alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "keep_detail": [Interval(numbers.Real, 0, 1, closed="both")],
+        "latent_dropout": [Interval(numbers.Real, 0, 1, closed="both")],
         "calibrate_alpha": CALIBRATE_ALPHA_CONSTRAINT,
         "hidden": [Interval(numbers.Integral, 4, None, closed="left")],
         "n_harmonics": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -244,6 +254,7 @@ class TimbreVAE(AlphaBlendMixin, AdditiveAudioMixin, StreamMixin, BaseTimbreMode
         lambda_adversarial=0.1,
         lambda_alpha=0.05,
         keep_detail=1.0,
+        latent_dropout=0.0,
         synthesis="griffinlim",
         calibrate_alpha=False,
         hidden=128,
@@ -274,6 +285,7 @@ class TimbreVAE(AlphaBlendMixin, AdditiveAudioMixin, StreamMixin, BaseTimbreMode
         self.lambda_adversarial = lambda_adversarial
         self.lambda_alpha = lambda_alpha
         self.keep_detail = keep_detail
+        self.latent_dropout = latent_dropout
         self.synthesis = synthesis
         self.calibrate_alpha = calibrate_alpha
         self.hidden = hidden
@@ -389,6 +401,11 @@ class TimbreVAE(AlphaBlendMixin, AdditiveAudioMixin, StreamMixin, BaseTimbreMode
     def _training_losses(self, batch):
         mean, log_var = self._encode(batch.spec, batch.domain)
         z = mean + torch.randn_like(mean) * torch.exp(0.5 * log_var)
+        if self.latent_dropout > 0:
+            # Some crops are rendered from pitch and loudness alone, as
+            # conversions away from the input's own timbre are.
+            shown = torch.rand(z.shape[0], 1, 1, device=z.device) >= self.latent_dropout
+            z = z * shown.to(z.dtype)
         rebuilt = self._decode(z, batch.features, batch.f0, batch.domain)
         reconstruction = F.l1_loss(rebuilt, batch.spec)
         kl = kl_divergence(mean, log_var)
@@ -463,7 +480,8 @@ class TimbreVAE(AlphaBlendMixin, AdditiveAudioMixin, StreamMixin, BaseTimbreMode
         source = torch.full((1,), source_alpha, device=device)
         target = torch.full((1,), target_alpha, device=device)
         mean, _ = self._encode(chunk.spec, source)
-        rendered = self._decode(mean, chunk.features, chunk.f0, target, source)
+        rendered = self._decode(self._latent_weight(source, target) * mean,
+                                chunk.features, chunk.f0, target, source)
         # The input's unexplained detail belongs to its own timbre: keep all of
         # it there (exact reconstruction) and fade it out as alpha moves away.
         weight = self._detail_weight(source_alpha, target_alpha)

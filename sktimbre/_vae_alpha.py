@@ -9,7 +9,7 @@ from ._alpha_spacing import even_steps, judge_conversions, position, unspaced
 from ._frozen import frozen
 from ._nn import frame_loudness
 from ._spacing_judge import spacing_judge
-from ._vae_loudness import level_outside_ends
+from ._vae_loudness import conversion_level_error, level_outside_ends
 
 __all__ = ["AlphaBlendMixin"]
 
@@ -36,7 +36,8 @@ class AlphaBlendMixin:
         down, which the classifier judges 0.5 and no one hears as a blend.
         """
         alpha = torch.rand_like(batch.domain)
-        rendered = self._decode(z, batch.features, batch.f0, alpha, batch.domain)
+        rendered = self._decode(self._latent_weight(batch.domain, alpha) * z,
+                                batch.features, batch.f0, alpha, batch.domain)
         judge = self.domain_classifier_
         # The classifier learns from real spectrograms only: a rendering
         # moves the decoder, not the judge.
@@ -50,12 +51,19 @@ class AlphaBlendMixin:
         judged = (frame_loss * voiced).sum() / voiced.sum().clamp_min(1.0)
         # The ends' levels are the reconstruction's and the full
         # conversion's, which the render in between must not undercut.
-        with torch.no_grad():
-            other = self._decode(z, batch.features, batch.f0, 1.0 - batch.domain,
-                                 batch.domain)
-        levels = [frame_loudness(self.spectrogram_.denormalise(spec))
-                  for spec in (rebuilt.detach(), other, rendered)]
-        return judged, level_outside_ends(levels, batch.domain, alpha)
+        other_end = 1.0 - batch.domain
+        other = self._decode(self._latent_weight(batch.domain, other_end) * z,
+                             batch.features, batch.f0, other_end, batch.domain)
+        own_level, other_level, level = (
+            frame_loudness(self.spectrogram_.denormalise(spec))
+            for spec in (rebuilt.detach(), other, rendered))
+        between = level_outside_ends([own_level, other_level.detach(), level],
+                                     batch.domain, alpha)
+        # Nothing else fixes the full conversion's level: the judge is
+        # unsure of quiet frames and the renders between follow their ends.
+        anchored = conversion_level_error(own_level, other_level, batch.features,
+                                          self.decoder_.loudness_stats, batch.domain)
+        return judged, between + anchored
 
     def _space_alpha(self, train):
         """Judge renders of training pieces along alpha; space alpha evenly

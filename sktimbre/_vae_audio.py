@@ -42,6 +42,17 @@ class AdditiveAudioMixin:
         distance = abs(target_alpha - source_alpha)
         return self.keep_detail * max(0.0, 1.0 - 2.0 * distance)
 
+    def _latent_weight(self, source, target):
+        """Weight of the content latent in a render at ``target`` of content
+        read from instrument ``source`` (tensors of shape (B,)): 1 unless the
+        decoder learnt to render without it (``latent_dropout`` > 0); then
+        1 at the input's own timbre, fading to 0 half a step away, as the
+        input's detail does. Shape (B, 1, 1)."""
+        weight = torch.ones_like(source)
+        if self.latent_dropout > 0:
+            weight = (1.0 - 2.0 * (target - source).abs()).clamp_min(0.0)
+        return weight.reshape(-1, 1, 1)
+
     def _controls_chunk(self, chunk, source_alpha, target_alpha):
         """Decoder controls ``(1, n_harmonics + n_noise_bands, frames)`` of a
         chunk's content at ``target_alpha`` (spaced here, as in
@@ -50,7 +61,8 @@ class AdditiveAudioMixin:
         source = torch.full((1,), source_alpha, device=device)
         target = torch.full((1,), self._position(target_alpha), device=device)
         mean, _ = self._encode(chunk.spec, source)
-        inputs = self._decoder_inputs(mean, chunk.features, source)
+        inputs = self._decoder_inputs(self._latent_weight(source, target) * mean,
+                                      chunk.features, source)
         return self.decoder_(inputs, self.code_(target))
 
     def synthesiser(self):

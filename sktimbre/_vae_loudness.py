@@ -2,6 +2,8 @@
 register, the loudness the decoder reads relative to it, and the level a
 render between the two instruments may have."""
 
+import math
+
 import torch
 from torch.nn import functional as F
 
@@ -12,6 +14,8 @@ from ._spectrogram_rows import AMIN
 # A render between the two instruments may stray this many nepers (about
 # 3 dB) from the level in proportion between its two ends before it costs.
 LEVEL_SLACK = 0.35
+# One unit of the loudness feature, 30 dB, in nepers.
+_NEPERS_PER_UNIT = 30.0 * math.log(10.0) / 20.0
 # Frames quieter than this far below their clip's loudest do not count in an
 # instrument's loudness statistics (rests, reverberation tails).
 _VOICED_RANGE = 40.0 / 30.0
@@ -77,6 +81,36 @@ def level_outside_ends(levels, domain, alpha):
     level_b = torch.where(is_b, own, other)
     between = level_a + alpha[:, None] * (level_b - level_a)
     return F.relu((rendered - between).abs() - LEVEL_SLACK).mean()
+
+
+def conversion_level_error(own, other, features, stats, domain):
+    """Mean level (nepers) by which a full conversion strays beyond
+    ``LEVEL_SLACK`` from the level the other instrument plays the same
+    notes at, over sounding frames.
+
+    ``own`` and ``other`` are the frame levels (B, T) of the reconstruction
+    and of the full conversion of crops of instrument ``domain`` (B,). A
+    frame's loudness relative to its own instrument's line (in units of its
+    spread, see :func:`loudness_stats`) is played at the same relative
+    loudness on the other instrument's line: the conversion's level is the
+    reconstruction's, shifted by the difference between the two.
+    """
+    pitch, loud = features[:, 0], features[:, 2]
+    weight = domain[:, None].to(loud.dtype)
+
+    def line(w):
+        intercept, slope, spread = ((1 - w) * stats[0, i] + w * stats[1, i]
+                                    for i in range(3))
+        return intercept + slope * pitch, spread
+
+    expected_own, spread_own = line(weight)
+    expected_other, spread_other = line(1 - weight)
+    relative = (loud - expected_own) / spread_own
+    # Loudness features are (dB - 40) / 30; levels are in nepers.
+    shift = (expected_other + relative * spread_other - loud) * _NEPERS_PER_UNIT
+    error = F.relu((other - (own + shift)).abs() - LEVEL_SLACK)
+    sounding = (features[:, 1] > 0.05).to(error.dtype)
+    return (error * sounding).sum() / sounding.sum().clamp_min(1.0)
 
 
 def init_synth_levels(out, n_harmonics, transformer, train):

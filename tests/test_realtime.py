@@ -226,3 +226,15 @@ def test_causal_model_converts_in_chunks_exactly_and_persists(causal_vae, pair,
     loaded = TimbreVAE.load(tmp_path / "causal.skt")
     assert loaded.causal is True
     np.testing.assert_array_equal(np.asarray(loaded.transform(S, alpha=0.7)), whole)
+
+
+def test_stream_with_a_faded_latent_equals_offline(pair):
+    # Alpha 0.3 from A reads the latent at weight 0.4, alpha 0.9 not at all.
+    model = tiny(TimbreVAE, synthesis="additive", keep_detail=0.0,
+                 latent_dropout=0.5).fit(*pair)
+    piece = _piece(pair, 25600)
+    for alpha in (0.3, 0.9):
+        offline = model.transform(piece, alpha=alpha, source="A")
+        streamer = model.stream(block_size=512, alpha=alpha, source="A")
+        _assert_delayed_copy(_streamed(streamer, piece), offline,
+                             streamer.lookahead_samples)

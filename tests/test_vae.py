@@ -258,3 +258,59 @@ def test_transform_renders_at_the_spaced_alpha(tiny_vae, two_instruments):
     np.testing.assert_allclose(spaced, vae.transform(a[0], alpha=0.2 ** 0.5),
                                atol=1e-5)
     assert np.abs(spaced - vae.transform(a[0], alpha=0.2)).max() > 1e-3
+
+
+def test_latent_dropout_fades_the_latent_away_from_the_source(two_instruments):
+    a, b = two_instruments
+    vae = TimbreVAE(latent_dropout=0.5, **FAST).fit(a, b)
+    S = SpectrogramTransformer().fit(a, b).transform(a[0])
+    at_source = vae.transform(S, alpha=0.0, source="A")
+    far = {alpha: vae.transform(S, alpha=alpha, source="A") for alpha in (0.5, 1.0)}
+    near = vae.transform(S, alpha=0.25, source="A")
+    # Another encoder: what the latent reads changes, and only renders
+    # within half a step of the source's own timbre may hear it.
+    with torch.no_grad():
+        for p in vae.encoder_.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    for alpha, before in far.items():
+        np.testing.assert_array_equal(
+            vae.transform(S, alpha=alpha, source="A"), before)
+    assert np.abs(vae.transform(S, alpha=0.25, source="A") - near).max() > 1e-3
+    # At its own timbre the input comes back exactly whatever the latent.
+    np.testing.assert_allclose(vae.transform(S, alpha=0.0, source="A"), at_source,
+                               atol=1e-4)
+
+
+def test_without_latent_dropout_the_latent_is_always_read(two_instruments):
+    a, b = two_instruments
+    vae = TimbreVAE(latent_dropout=0.0, **FAST).fit(a, b)
+    S = SpectrogramTransformer().fit(a, b).transform(a[0])
+    before = vae.transform(S, alpha=1.0, source="A")
+    with torch.no_grad():
+        for p in vae.encoder_.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    assert np.abs(vae.transform(S, alpha=1.0, source="A") - before).max() > 1e-3
+
+
+def test_conversion_level_is_the_other_instruments_at_the_same_dynamic():
+    from sktimbre._vae_loudness import LEVEL_SLACK, conversion_level_error
+
+    # A plays 0.2 louder (in loudness units) than B at every pitch, with
+    # the same spread: B's conversion of A is 0.2 units (6 dB) quieter.
+    stats = torch.tensor([[0.2, 0.0, 0.1], [0.0, 0.0, 0.1]])
+    T = 20
+    features = torch.zeros(2, 4, T)
+    features[:, 1] = 0.9  # sounding
+    features[:, 2] = torch.tensor([[0.25], [0.05]])  # each mezzo-forte+
+    domain = torch.tensor([0.0, 1.0])
+    own = torch.full((2, T), 3.0)
+    shift = 0.2 * 30 * np.log(10) / 20
+    exact = own + torch.tensor([[-shift], [shift]])
+    assert float(conversion_level_error(own, exact, features, stats, domain)) == (
+        pytest.approx(0.0, abs=1e-6))
+    off = exact + LEVEL_SLACK + 0.5
+    assert float(conversion_level_error(own, off, features, stats, domain)) == (
+        pytest.approx(0.5, abs=1e-5))
+    # Silent frames do not count.
+    features[:, 1] = 0.0
+    assert float(conversion_level_error(own, off, features, stats, domain)) == 0.0
