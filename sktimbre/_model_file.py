@@ -49,6 +49,9 @@ def _built(cls, params, what):
     ``what`` names the part of the file they come from."""
     if not isinstance(params, dict):
         raise _Damaged(f"{what}: the parameters are not a mapping")
+    # A parameter added after the file was written takes the value that
+    # reproduces the model the file holds, not today's default.
+    params = {**getattr(cls, "_params_of_older_files", {}), **params}
     try:
         estimator = cls(**_checked_params(cls, params))
         estimator._validate_params()

@@ -139,6 +139,9 @@ class StorageMixin:
                 state[name] = value.load()
         optimizer_states = {name: state.pop(name) for name in self._optimizer_names
                             if name in state}
+        # Pickled before a parameter existed: the value it was made with.
+        for name, value in getattr(self, "_params_of_older_files", {}).items():
+            state.setdefault(name, value)
         self.__dict__.update(state)
         if "device_" in state:
             # A fitted model converts without passing through fit's checks.

@@ -245,6 +245,10 @@ class TimbreVAE(AlphaBlendMixin, AdditiveAudioMixin, StreamMixin, BaseTimbreMode
         "causal": ["boolean"],
     }
 
+    # Files and pickles of models made before these parameters existed were
+    # made as these values make them.
+    _params_of_older_files = {"latent_dropout": 0.0}
+
     def __init__(
         self,
         *,
