@@ -3,13 +3,17 @@
 At alpha 0.5 a violin piece and the flute piece with the same notes should
 give one voice. The decoder alone (``keep_detail=0``) renders each from what
 it reads of its input: the pitch, the loudness contour (relative to the
-source instrument's own) and the content latent. Here, for each paired
+source instrument's own) and the content latent (faded out as the model
+fades it, see ``latent_dropout``), and it plays the result at the input's
+f0. Here, for each paired
 held-out piece, one of these inputs is replaced on both sides by the mean of
 the two sides' values, and the blend gap (the LSD between the two alpha 0.5
 renderings, Griffin-Lim audio) is measured again: what is left with an input
-averaged is the gap the other inputs make. Pitch is never averaged (it is
-what the conversion keeps), and silent frames stay each input's own. The
-same fit, default parameters, random_state=0, on each source.
+averaged is the gap the other inputs make. The last rows also average the
+pitch the decoder reads and the f0 the synthesiser plays, which conversion
+keeps: what the two sides' own intonation adds. Silent frames stay each
+input's own. The same fit, default parameters, random_state=0, on each
+source.
 
     python benchmarks/conditioning.py [--source csound timgm6mb ...]
 """
@@ -39,6 +43,8 @@ AVERAGED = {
     "content latent": ["latent"],
     "loudness contour": ["loudness"],
     "loudness and latent": ["loudness", "latent"],
+    "pitch read, loudness and latent": ["pitch", "loudness", "latent"],
+    "all of them and the f0 played": ["pitch", "loudness", "latent", "f0"],
 }
 
 
@@ -48,7 +54,8 @@ def decoder_inputs(model, spec, clip, domain):
     data = model._clip_data(values, None)
     source = torch.full((1,), float(domain))
     latent, _ = model._encode(data.spec[None], source)
-    inputs = model._decoder_inputs(latent, data.features[None], source)
+    weight = model._latent_weight(source, torch.full((1,), 0.5))
+    inputs = model._decoder_inputs(weight * latent, data.features[None], source)
     return values, data.f0[None], inputs
 
 
@@ -63,7 +70,7 @@ def render(model, spec, values, f0, inputs):
 def gaps(pipe, data):
     spec, model = pipe["spec"], pipe["model"]
     model._set_train_mode(False)
-    rows = {"loudness": slice(1, 2), "latent": slice(2, None)}
+    rows = {"pitch": slice(0, 1), "loudness": slice(1, 2), "latent": slice(2, None)}
     out = {name: ([], []) for name in AVERAGED}
     for violin, flute in zip(data.test_violin, data.test_flute):
         sides = [decoder_inputs(model, spec, violin, 0),
@@ -72,12 +79,15 @@ def gaps(pipe, data):
         sides = [[t[..., :n] for t in side] for side in sides]
         for name, averaged in AVERAGED.items():
             inputs = [side[2].clone() for side in sides]
-            for row in (rows[a] for a in averaged):
+            f0s = [side[1] for side in sides]
+            if "f0" in averaged:
+                f0s = [(sides[0][1] + sides[1][1]) / 2] * 2
+            for row in (rows[a] for a in averaged if a in rows):
                 mean = (sides[0][2][:, row] + sides[1][2][:, row]) / 2
                 for x in inputs:
                     x[:, row] = mean
             for i, side in enumerate(sides):
-                out[name][i].append(render(model, spec, side[0], side[1], inputs[i]))
+                out[name][i].append(render(model, spec, side[0], f0s[i], inputs[i]))
     return {name: blend_gap(a, b, sr=data.sr) for name, (a, b) in out.items()}
 
 

@@ -18,7 +18,7 @@ write "Conversion quality on every source" and one section per source.
 
     python benchmarks/quality.py [--model vae|cyclegan|both] [--device cpu]
                                  [--source timgm6mb csound timgm6mb-recorded
-                                  csound-recorded | all]
+                                  csound-recorded | all] [--jobs N]
 """
 
 import argparse
@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from _common import machine, markdown_table, write_section
+from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
@@ -340,21 +341,30 @@ def worst_case_table(per_source):
     return markdown_table(["method", *SOURCE_COLUMNS], table)
 
 
+def measure_source(source, chosen, causal, threads):
+    """One source's rows and description: a job of its own (see ``--jobs``)."""
+    torch.set_num_threads(threads)
+    name, room = SOURCES[source]
+    start = time.perf_counter()
+    data = load_default(source=name, room=room)
+    print(f"{source}: data ready in {time.perf_counter() - start:.0f} s", flush=True)
+    # A causal run leaves the default run's pictures as they are.
+    base, results, judged, identity_gap = measure(
+        data, chosen, pictures=False, blend_name=None if causal else source)
+    # The soundfont by file name: the folder is this machine's.
+    description = re.sub(r"\(/\S*/([^/\s]+)\)", r"(\1)", data.DESCR.split("\n\n")[-1])
+    return source, source_rows(base, results, judged, identity_gap), description
+
+
 def write_sources(args, sources, chosen):
     per_source, descriptions = {}, {}
-    for source in sources:
-        name, room = SOURCES[source]
-        start = time.perf_counter()
-        data = load_default(source=name, room=room)
-        print(f"{source}: data ready in {time.perf_counter() - start:.0f} s")
-        # A causal run leaves the default run's pictures as they are.
-        base, results, judged, identity_gap = measure(
-            data, chosen, pictures=False, blend_name=None if args.causal else source)
-        per_source[source] = source_rows(base, results, judged, identity_gap)
-        # The soundfont by file name: the folder is this machine's.
-        descriptions[source] = re.sub(r"\(/\S*/([^/\s]+)\)", r"(\1)",
-                                      data.DESCR.split("\n\n")[-1])
-        print(f"\n{source}\n\n{source_table(per_source[source])}\n")
+    threads = max(1, torch.get_num_threads() // args.jobs)
+    jobs = Parallel(n_jobs=args.jobs, return_as="generator")(
+        delayed(measure_source)(source, chosen, args.causal, threads)
+        for source in sources)
+    for source, rows, description in jobs:
+        per_source[source], descriptions[source] = rows, description
+        print(f"\n{source}\n\n{source_table(rows)}\n")
         # After each source, so a long run that stops leaves what it measured.
         write_source_sections(args, per_source, descriptions)
 
@@ -425,6 +435,9 @@ def main():
     parser.add_argument("--causal", action="store_true",
                         help="fit TimbreVAE(causal=True), the low-latency "
                              "networks of streaming (one named --source only)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="sources measured at once, each in a process of "
+                             "its own with its share of the torch threads")
     args = parser.parse_args()
     if args.causal and args.source == [DEFAULT_SOURCE]:
         parser.error("--causal writes per-source sections: name a --source")

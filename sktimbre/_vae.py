@@ -75,7 +75,7 @@ class TimbreVAE(AlphaBlendMixin, AdditiveAudioMixin, StreamMixin, BaseTimbreMode
         share fades linearly to 0 as alpha moves half a step away from it,
         since that detail belongs to the source instrument. 1 reconstructs the
         input exactly at its own timbre; 0 always outputs the decoder alone.
-    latent_dropout : float in [0, 1], default=0.0
+    latent_dropout : float in [0, 1], default=0.5
         Share of training crops whose content latent the decoder does not
         see, so that it learns to render a frame from its pitch and relative
         loudness alone. When above 0, conversion also fades the latent out
@@ -258,7 +258,7 @@ class TimbreVAE(AlphaBlendMixin, AdditiveAudioMixin, StreamMixin, BaseTimbreMode
         lambda_adversarial=0.1,
         lambda_alpha=0.05,
         keep_detail=1.0,
-        latent_dropout=0.0,
+        latent_dropout=0.5,
         synthesis="griffinlim",
         calibrate_alpha=False,
         hidden=128,
