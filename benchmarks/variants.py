@@ -1,0 +1,80 @@
+"""A TimbreVAE setting against the default, on one source, in minutes.
+
+The quick comparison behind a choice of default: one fit per source of the
+pipeline with the given parameters (``random_state=0``), then LSD both ways
+and its gain over match-EQ, the blend gap, the judge's P(flute) at alpha 0.5
+from both sides and P(target) at the ends (the same measures and judge as
+``quality.py``, without pitch tracking, pictures or docs). Prints one JSON
+line per source.
+
+    python benchmarks/variants.py --source csound timgm6mb \\
+        --param latent_dropout=0.5 --param lambda_alpha=0.1
+"""
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+from quality import SOURCES
+from sklearn.pipeline import Pipeline
+
+from sktimbre import MatchEQ, SpectrogramTransformer, TimbreVAE, convert
+from sktimbre.datasets import load_default
+from sktimbre.metrics import InstrumentClassifier, blend_gap, log_spectral_distance
+
+
+def measure(source, params):
+    name, room = SOURCES[source]
+    data = load_default(source=name, room=room)
+    sr, violin, flute = data.sr, data.test_violin, data.test_flute
+    torch.manual_seed(0)
+    eq = MatchEQ().fit(data.violin, data.flute)
+    eq_lsd = (log_spectral_distance(flute, eq.transform(violin), sr=sr),
+              log_spectral_distance(violin, eq.inverse_transform(flute), sr=sr))
+    judge = InstrumentClassifier().fit(
+        data.violin + data.flute, [0] * len(data.violin) + [1] * len(data.flute))
+
+    def p_flute(clips):
+        return float(np.mean(judge.predict_proba(clips)[:, 1]))
+
+    pipe = Pipeline([("spec", SpectrogramTransformer()),
+                     ("model", TimbreVAE(random_state=0, **params))])
+    start = time.perf_counter()
+    pipe.fit(data.violin, data.flute)
+    fit_s = time.perf_counter() - start
+    to_flute = convert(pipe, violin, alpha=1.0)
+    to_violin = convert(pipe, flute, alpha=0.0)
+    middle = convert(pipe, violin, alpha=0.5), convert(pipe, flute, alpha=0.5)
+    lsd = (log_spectral_distance(flute, to_flute, sr=sr),
+           log_spectral_distance(violin, to_violin, sr=sr))
+    return {
+        "source": source, "params": params,
+        "lsd": [round(v, 2) for v in lsd], "match_eq": [round(v, 2) for v in eq_lsd],
+        "gain_percent": [round(100 * (1 - v / e)) for v, e in zip(lsd, eq_lsd)],
+        "blend_gap": round(blend_gap(*middle, sr=sr), 2),
+        "p_flute_at_half": [round(p_flute(m), 2) for m in middle],
+        "p_target": [round(p_flute(to_flute), 2), round(1 - p_flute(to_violin), 2)],
+        "fit_s": round(fit_s),
+    }
+
+
+def parameter(text):
+    key, _, value = text.partition("=")
+    return key, json.loads(value)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", nargs="+", default=["timgm6mb"],
+                        choices=list(SOURCES))
+    parser.add_argument("--param", action="append", type=parameter, default=[],
+                        help="a TimbreVAE parameter as name=JSON value")
+    args = parser.parse_args()
+    for source in args.source:
+        print(json.dumps(measure(source, dict(args.param))), flush=True)
+
+
+if __name__ == "__main__":
+    main()
