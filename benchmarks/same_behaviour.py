@@ -124,6 +124,7 @@ def compare(old, new):
     """Print, per array of two ``fit`` files, bitwise equal or how far apart."""
     for key, diff in differences(old, new).items():
         print(f"{key}: " + ("bitwise equal" if diff is None
+                            else "missing or reshaped" if np.isinf(diff)
                             else f"max abs difference {diff:.3g}"))
 
 
