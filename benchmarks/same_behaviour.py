@@ -7,7 +7,8 @@ public API, and ``measure`` and ``source_rows`` of the tree's own
 
 ``fit`` fits TimbreVAE and TimbreCycleGAN briefly on the default data (one
 thread, ``random_state=0``) and saves each model's ``history_`` and its
-conversions of two held-out pieces at alpha 0, 0.5 and 1 to an ``.npz``.
+conversions of two held-out pieces at alpha 0, 0.5 and 1 to an ``.npz``;
+``fit --full`` does the same for the default TimbreVAE's whole fit.
 ``quality`` runs the tree's quality benchmark on the default data for one
 model and seed (the figures of ``benchmarks/quality.py --model vae``, all
 columns of its per-source table) and saves them to a ``.json``. ``compare``
@@ -23,7 +24,8 @@ new tree's spread over seeds.
     python benchmarks/same_behaviour.py compare old.npz new.npz
     python benchmarks/same_behaviour.py write --old OLD_COMMIT old.json \\
         old.npz --new NEW_COMMIT new.json [--old-seed N old-N.json ...] \\
-        [--seed N new-N.json ...] [--fit COMMIT commit.npz ...]
+        [--seed N new-N.json ...] [--fit COMMIT commit.npz ...] \\
+        --full old-full.npz new-full.npz
 """
 
 import argparse
@@ -148,6 +150,23 @@ def fit_table(old, fits):
          "conversions at alpha 0, 0.5, 1 (largest sample difference)"], rows)
 
 
+def full_fit_table(old, new):
+    """How far apart two whole default TimbreVAE fits' losses are, by epoch."""
+    from _common import markdown_table
+
+    a, b = np.load(old), np.load(new)
+    shown = [1, 2, 3, 4, 5, 6, 7, 8, 10, 15, 20]
+    rows = []
+    for loss in ("train_loss", "valid_loss"):
+        x, y = a[f"vae/history/{loss}"], b[f"vae/history/{loss}"]
+        epochs = [e for e in shown if e < min(len(x), len(y))] + [min(len(x), len(y))]
+        rows.append([loss, *[format(abs(x[e - 1] - y[e - 1]), ".1e") for e in epochs]])
+    # Both files are fit --full's, which records the epochs and the best one.
+    epochs_of = {tree: f"{f['vae/epochs'][0]} (best {f['vae/epochs'][1]})"
+                 for tree, f in (("old", a), ("new", b))}
+    return markdown_table(["difference at epoch", *map(str, epochs)], rows), epochs_of
+
+
 # The columns of the old-against-new table: (quality column, format).
 COLUMNS = {
     "A->B LSD (dB)": ".2f", "B->A LSD (dB)": ".2f",
@@ -189,26 +208,32 @@ def quality_table(old, new, model_name):
     return markdown_table(["run", *COLUMNS], rows)
 
 
-def write(old, new, old_seeds, seeds, fits, model_name):
+def write(args):
     """The old-against-new tables in docs/benchmarks.md."""
     from _common import machine, write_section
 
-    table = quality_table((old[0], [(0, old[1]), *old_seeds]),
-                          (new[0], [(0, new[1]), *seeds]), model_name)
-    fitted = fit_table((old[0], old[2]), fits)
-    print(table, fitted, sep="\n\n")
+    old, new = args.old, args.new
+    table = quality_table((old[0], [(0, old[1]), *args.old_seed]),
+                          (new[0], [(0, new[1]), *args.seed]), args.model)
+    fitted = fit_table((old[0], old[2]), args.fit)
+    whole, epochs = full_fit_table(*args.full)
+    print(fitted, whole, table, sep="\n\n")
     write_section(
         "same-behaviour-cpu",
         "## Same behaviour before and after the restructuring (cpu)\n\n"
         f"The tree before the training loop with callbacks ({old[0]}) against "
-        f"the restructured one ({new[0]}), each measured with "
-        "`benchmarks/same_behaviour.py` (one thread). Machine: "
+        f"the restructured one ({new[0]}) and the merges between, each measured "
+        "with `benchmarks/same_behaviour.py` (one thread). Machine: "
         f"{machine()}.\n\n"
         "Brief fits, `same_behaviour.py fit`: TimbreVAE and TimbreCycleGAN for 3 "
         "epochs of 3 steps on the default data, random_state=0, then two "
         "held-out pieces converted at alpha 0, 0.5 and 1; each commit against "
         f"{old[0]}.\n\n{fitted}\n\n"
-        f"Quality, `same_behaviour.py quality --model vae [--random-state N]`: "
+        "The default TimbreVAE's whole fit, `same_behaviour.py fit --full` "
+        f"(random_state=0): {epochs['old']} epochs on the old tree, "
+        f"{epochs['new']} on the new; how far apart the two fits' losses are, "
+        f"epoch by epoch.\n\n{whole}\n\n"
+        "Quality, `same_behaviour.py quality --model vae [--random-state N]`: "
         "the figures of `benchmarks/quality.py --model vae` (the per-source "
         "table's columns) on the default data (timgm6mb), default parameters; "
         "the judge and baselines are the same in every run, only the model's "
@@ -241,6 +266,8 @@ def main():
                                   help=f"the {tree} tree's quality at seed N")
     write_parser.add_argument("--fit", nargs=2, action="append", default=[],
                               metavar=("COMMIT", "NPZ"))
+    write_parser.add_argument("--full", nargs=2, required=True,
+                              metavar=("OLD_NPZ", "NEW_NPZ"))
     write_parser.add_argument("--model", default="TimbreVAE")
     args = parser.parse_args()
     if args.command == "fit":
@@ -250,8 +277,7 @@ def main():
     elif args.command == "compare":
         compare(args.old, args.new)
     else:
-        write(args.old, args.new, args.old_seed, args.seed, args.fit,
-              args.model)
+        write(args)
 
 
 if __name__ == "__main__":
