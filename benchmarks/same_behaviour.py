@@ -25,7 +25,7 @@ new tree's spread over seeds.
     python benchmarks/same_behaviour.py write --old OLD_COMMIT old.json \\
         old.npz --new NEW_COMMIT new.json [--old-seed N old-N.json ...] \\
         [--seed N new-N.json ...] [--fit COMMIT commit.npz ...] \\
-        --full old-full.npz new-full.npz
+        --full old-full.npz new-full.npz --cyclegan old-gan.json new-gan.json
 """
 
 import argparse
@@ -179,6 +179,14 @@ COLUMNS = {
 }
 
 
+def _difference(value, fmt):
+    """``value`` in the column's format, or in figures where that shows 0."""
+    if value == 0:
+        return "0"
+    text = format(value, fmt)
+    return text if float(text) else format(value, ".1e")
+
+
 def quality_table(old, new, model_name):
     """Each run of the old and the new tree (``(commit, [(seed, json), ...])``),
     each tree's spread over its seeds, and how far apart the trees are."""
@@ -197,13 +205,16 @@ def quality_table(old, new, model_name):
 
     derived = {
         f"{tree}: spread over {len(trees[tree])} seeds (max - min)":
-        [np.ptp(column(tree, c)) for c in COLUMNS] for tree in trees}
+        [np.ptp(column(tree, c)) for c in COLUMNS]
+        for tree in trees if len(trees[tree]) > 1}
     derived["old against new at the same seed 0 (difference)"] = [
         abs(column("new", c)[0] - column("old", c)[0]) for c in COLUMNS]
-    derived["old against new, means over the seeds (difference)"] = [
-        abs(np.mean(column("new", c)) - np.mean(column("old", c))) for c in COLUMNS]
+    if derived.keys() - {"old against new at the same seed 0 (difference)"}:
+        derived["old against new, means over the seeds (difference)"] = [
+            abs(np.mean(column("new", c)) - np.mean(column("old", c)))
+            for c in COLUMNS]
     for label, values in derived.items():
-        rows.append([label, *[format(v, fmt.lstrip("+"))
+        rows.append([label, *[_difference(v, fmt.lstrip("+"))
                               for v, fmt in zip(values, COLUMNS.values())]])
     return markdown_table(["run", *COLUMNS], rows)
 
@@ -217,7 +228,9 @@ def write(args):
                           (new[0], [(0, new[1]), *args.seed]), args.model)
     fitted = fit_table((old[0], old[2]), args.fit)
     whole, epochs = full_fit_table(*args.full)
-    print(fitted, whole, table, sep="\n\n")
+    gan = quality_table((old[0], [(0, args.cyclegan[0])]),
+                        (new[0], [(0, args.cyclegan[1])]), "TimbreCycleGAN")
+    print(fitted, whole, table, gan, sep="\n\n")
     write_section(
         "same-behaviour-cpu",
         "## Same behaviour before and after the restructuring (cpu)\n\n"
@@ -237,7 +250,9 @@ def write(args):
         "the figures of `benchmarks/quality.py --model vae` (the per-source "
         "table's columns) on the default data (timgm6mb), default parameters; "
         "the judge and baselines are the same in every run, only the model's "
-        f"seed changes.\n\n{table}",
+        f"seed changes.\n\n{table}\n\n"
+        "The same for the default TimbreCycleGAN, `same_behaviour.py quality "
+        f"--model cyclegan`, at seed 0 only.\n\n{gan}",
     )
 
 
@@ -268,6 +283,9 @@ def main():
                               metavar=("COMMIT", "NPZ"))
     write_parser.add_argument("--full", nargs=2, required=True,
                               metavar=("OLD_NPZ", "NEW_NPZ"))
+    write_parser.add_argument("--cyclegan", nargs=2, required=True,
+                              metavar=("OLD_JSON", "NEW_JSON"),
+                              help="the TimbreCycleGAN's quality, seed 0")
     write_parser.add_argument("--model", default="TimbreVAE")
     args = parser.parse_args()
     if args.command == "fit":
