@@ -19,6 +19,7 @@ write "Conversion quality on every source" and one section per source.
     python benchmarks/quality.py [--model vae|cyclegan|both] [--device cpu]
                                  [--source timgm6mb csound timgm6mb-recorded
                                   csound-recorded | all] [--jobs N]
+                                 [--random-state N]
 """
 
 import argparse
@@ -70,13 +71,14 @@ MCD_CONVENTION = (
 )
 
 
-def models(device, causal=False):
-    out = {"TimbreVAE": TimbreVAE(random_state=0, device=device, causal=causal)}
+def models(device, causal=False, random_state=0):
+    out = {"TimbreVAE": TimbreVAE(random_state=random_state, device=device,
+                                  causal=causal)}
     try:
         from sktimbre import TimbreCycleGAN
     except ImportError:
         return out
-    out["TimbreCycleGAN"] = TimbreCycleGAN(random_state=0, device=device)
+    out["TimbreCycleGAN"] = TimbreCycleGAN(random_state=random_state, device=device)
     return out
 
 
@@ -356,6 +358,11 @@ def measure_source(source, chosen, causal, threads):
     return source, source_rows(base, results, judged, identity_gap), description
 
 
+def seed_option(args):
+    """The ``--random-state`` of a command line, where not the default."""
+    return f" --random-state {args.random_state}" if args.random_state else ""
+
+
 def write_sources(args, sources, chosen):
     per_source, descriptions = {}, {}
     threads = max(1, torch.get_num_threads() // args.jobs)
@@ -375,7 +382,7 @@ def write_source_sections(args, per_source, descriptions):
     device = args.device.split(":")[0]
     command = (f"python benchmarks/quality.py --device {args.device} --model "
                f"{args.model} --source {' '.join(sources)}"
-               + (" --causal" if args.causal else ""))
+               + (" --causal" if args.causal else "") + seed_option(args))
     summary = worst_case_table(per_source)
     # One model's run writes sections of its own, so the two models can be
     # measured in two processes at once.
@@ -394,7 +401,7 @@ def write_source_sections(args, per_source, descriptions):
         "clips: 24 + 24 unpaired training clips of 5 s, 4 held-out paired "
         "pieces of 8 s, violin = A, flute = B; distances to the target "
         "instrument's own rendering of the same notes; default parameters, "
-        f"random_state=0. Machine: {machine()}.\n\n"
+        f"random_state={args.random_state}. Machine: {machine()}.\n\n"
         "Worst case over the sources: each cell is the worst value of its "
         "column over the sources (largest distance, gap and fit time, smallest "
         "gain, probability of the target, pitch accuracy and speed; for "
@@ -438,12 +445,16 @@ def main():
     parser.add_argument("--jobs", type=int, default=1,
                         help="sources measured at once, each in a process of "
                              "its own with its share of the torch threads")
+    parser.add_argument("--random-state", type=int, default=0,
+                        help="seed of every model fitted (the spread between "
+                             "seeds is the run-to-run spread)")
     args = parser.parse_args()
     if args.causal and args.source == [DEFAULT_SOURCE]:
         parser.error("--causal writes per-source sections: name a --source")
     sources = list(SOURCES) if "all" in args.source else list(
         dict.fromkeys(args.source))
-    chosen = {k: v for k, v in models(args.device, args.causal).items()
+    chosen = {k: v for k, v in models(args.device, args.causal,
+                                      args.random_state).items()
               if args.model == "both" or k.lower().endswith(args.model)}
     if sources != [DEFAULT_SOURCE]:
         write_sources(args, sources, chosen)
@@ -494,10 +505,11 @@ def main():
     write_section(
         f"quality-{args.device.split(':')[0]}",
         f"## Conversion quality ({args.device})\n\n"
-        f"`python benchmarks/quality.py --device {args.device}`: 4 held-out pieces "
+        f"`python benchmarks/quality.py --device {args.device}{seed_option(args)}`: "
+        "4 held-out pieces "
         "of 8 s, violin = A, flute = B; distances to the target instrument's own "
-        "rendering of the same notes; default parameters, random_state=0. "
-        f"Machine: {machine()}.\n\n{conversion}\n\n"
+        "rendering of the same notes; default parameters, "
+        f"random_state={args.random_state}. Machine: {machine()}.\n\n{conversion}\n\n"
         "P(flute) from an InstrumentClassifier trained on the training clips "
         "(mean over both directions); pitch accuracy is pYIN raw pitch accuracy "
         f"(50 cents) between input and output.{spacing}\n\n{control}\n\n"

@@ -96,6 +96,7 @@ def save_model(model, path):
     if problem:
         raise ValueError(f"This model's spectrogram transformer {problem}; save "
                          "the model with joblib.dump instead.")
+    _check_no_callbacks(model)
     encode = _Encoder()
     params = encode(model.get_params(deep=False), "params")
     state = encode(_fitted_state(model), "state")
@@ -128,6 +129,18 @@ def save_model(model, path):
         for name, data in members.items():
             archive.writestr(name, data)
     return path
+
+
+def _check_no_callbacks(model):
+    """Refuse callbacks, which are code, before the encoder meets them."""
+    callbacks = list(getattr(model, "callbacks", None) or ())
+    if callbacks:
+        name = type(callbacks[0]).__name__
+        raise TypeError(
+            f"callbacks/0 is {'an' if name[0] in 'AEIOU' else 'a'} {name}: "
+            "callbacks are code, which the pickle-free format cannot hold. Set "
+            "callbacks=None before save (and give them again after load), or "
+            "save the model with joblib.dump, which pickles them.")
 
 
 def load_model(cls, path):

@@ -44,8 +44,10 @@ class StorageMixin:
         ------
         TypeError, ValueError
             If the model holds what the format, or :meth:`load`'s limits,
-            cannot hold (say, class labels of over 256 characters); save
-            such a model with ``joblib.dump``.
+            cannot hold (say, class labels of over 256 characters, or
+            ``callbacks``, which are code); save such a model with
+            ``joblib.dump``, or set ``callbacks=None`` before saving and give
+            them again after :meth:`load`.
 
         Examples
         --------

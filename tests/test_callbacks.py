@@ -4,6 +4,7 @@ schedules, stopping, cloning and pickling."""
 import copy
 import pickle
 
+import joblib
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -191,3 +192,39 @@ def test_a_saved_model_goes_on_with_its_schedule_after_load(cls, pair, tmp_path)
     assert resumed.history_["lr"] == whole.history_["lr"]
     assert resumed.history_["train_loss"] == whole.history_["train_loss"]
     assert same_weights(weights(resumed), weights(whole))
+
+
+@MODELS
+def test_joblib_keeps_picklable_callbacks_and_goes_on_with_them(cls, pair, tmp_path):
+    a, b = pair
+
+    def callbacks():
+        return [LRScheduler("StepLR", step_size=1, gamma=0.5), Events()]
+
+    whole = quick(cls, max_epochs=4, callbacks=callbacks()).fit(a, b)
+    first = quick(cls, max_epochs=2, warm_start=True,
+                  callbacks=callbacks()).fit(a, b)
+    joblib.dump(first, tmp_path / "first.joblib")
+    resumed = joblib.load(tmp_path / "first.joblib")
+    assert [type(c) for c in resumed.callbacks] == [LRScheduler, Events]
+    # The user's callback comes back with what it recorded.
+    assert resumed.callbacks[1].events == first.callbacks[1].events
+    resumed.fit(a, b)
+    assert resumed.history_["lr"] == whole.history_["lr"]
+    assert resumed.history_["train_loss"] == whole.history_["train_loss"]
+    assert same_weights(weights(resumed), weights(whole))
+
+
+@pytest.mark.parametrize("callback, article", [
+    (EpochLogger(), "an EpochLogger"), (Events(), "an Events"),
+    (LRScheduler("StepLR", step_size=1), "a LRScheduler")])
+def test_save_refuses_callbacks_and_says_what_to_do(pair, tmp_path, callback,
+                                                    article):
+    a, b = pair
+    model = quick(TIMBRE_MODELS[0], callbacks=[callback]).fit(a, b)
+    with pytest.raises(TypeError, match=rf"callbacks/0 is {article}: callbacks "
+                       r"are code.*callbacks=None.*joblib\.dump"):
+        model.save(tmp_path / "m.skt")
+    assert not (tmp_path / "m.skt").exists()
+    # Without them the same model saves.
+    assert model.set_params(callbacks=None).save(tmp_path / "m.skt").exists()
