@@ -27,7 +27,8 @@ from ._features import (
 from ._nn import context_frames
 from ._spectrogram import AMIN
 from ._synth import padded_hann
-from ._vae_audio import SILENT_LOG
+from ._vae_audio import SILENT_LOG, half_step_fade
+from ._vae_loudness import instrument_line
 
 __all__ = ["ControlStream", "stream_peak", "lag_frames"]
 
@@ -94,8 +95,8 @@ class ControlStream(nn.Module):
         weight = torch.full((1,), float(source), device=device).reshape(-1, 1, 1)
         self.register_buffer("encoder_weight", weight.reshape(1))
         stats = model.decoder_.loudness_stats
-        self.register_buffer("loudness_line", torch.stack([
-            (1 - weight) * stats[0, i] + weight * stats[1, i] for i in range(3)]))
+        self.register_buffer("loudness_line",
+                             torch.stack(instrument_line(stats, weight)))
         self.register_buffer("film", torch.zeros(0, device=device))
         self.source = float(source)
         # See TimbreVAE._latent_weight: a decoder trained to render without
@@ -122,7 +123,7 @@ class ControlStream(nn.Module):
             code = self.code(torch.full((1,), target, device=self.film.device))
             self.film = self.decoder.film_of(code)
         if self.latent_fades:
-            self.latent_weight = max(0.0, 1.0 - 2.0 * abs(target - self.source))
+            self.latent_weight = half_step_fade(abs(target - self.source))
 
     @torch.jit.export
     def reset(self):

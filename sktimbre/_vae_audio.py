@@ -13,6 +13,14 @@ __all__ = ["AdditiveAudioMixin"]
 SILENT_LOG = -100.0
 
 
+def half_step_fade(distance: float) -> float:
+    """Weight of what belongs to the source instrument (its unexplained
+    detail, its content latent) in a render ``distance`` away from its own
+    alpha: 1 there, falling linearly to 0 half a step away. Scriptable, for
+    the streaming modules."""
+    return max(0.0, 1.0 - 2.0 * distance)
+
+
 class AdditiveAudioMixin:
     """Conversion of a TimbreVAE to audio by additive synthesis.
 
@@ -39,8 +47,7 @@ class AdditiveAudioMixin:
         """Share of the input's unexplained detail kept in a conversion from
         ``source_alpha`` to the spaced ``target_alpha``: all of it at the
         input's own timbre, fading to none half a step away."""
-        distance = abs(target_alpha - source_alpha)
-        return self.keep_detail * max(0.0, 1.0 - 2.0 * distance)
+        return self.keep_detail * half_step_fade(abs(target_alpha - source_alpha))
 
     def _latent_weight(self, source, target):
         """Weight of the content latent in a render at ``target`` of content
@@ -50,6 +57,7 @@ class AdditiveAudioMixin:
         input's detail does. Shape (B, 1, 1)."""
         weight = torch.ones_like(source)
         if self.latent_dropout > 0:
+            # half_step_fade, element by element.
             weight = (1.0 - 2.0 * (target - source).abs()).clamp_min(0.0)
         return weight.reshape(-1, 1, 1)
 

@@ -53,6 +53,13 @@ def loudness_stats(clips):
     return torch.tensor(rows, dtype=torch.float32)
 
 
+def instrument_line(stats, weight):
+    """Intercept, slope and spread of the loudness line (see
+    :func:`loudness_stats`) of the instrument at ``weight``: 0 for A, 1 for
+    B, a blend in between; each broadcast to ``weight``'s shape."""
+    return tuple((1 - weight) * stats[0, i] + weight * stats[1, i] for i in range(3))
+
+
 def relative_loudness(features, stats, source, causal=False):
     """Loudness (feature row 2) relative to what instrument ``source`` (0 for
     A, 1 for B, a blend in between; shape (B,)) plays at each frame's pitch
@@ -60,9 +67,8 @@ def relative_loudness(features, stats, source, causal=False):
     :func:`loudness_stats`), smoothed over ``LOUDNESS_CONTEXT`` frames each
     side (or, when ``causal``, twice as many before): (B, 1, T)."""
     pitch, loudness = features[:, 0:1], features[:, 2:3]
-    weight = source.reshape(-1, 1, 1).to(loudness.dtype)
-    intercept, slope, spread = (
-        (1 - weight) * stats[0, i] + weight * stats[1, i] for i in range(3))
+    intercept, slope, spread = instrument_line(
+        stats, source.reshape(-1, 1, 1).to(loudness.dtype))
     expected = intercept + slope * pitch
     return smooth_loudness((loudness - expected) / spread, LOUDNESS_CONTEXT, causal)
 
@@ -97,14 +103,10 @@ def conversion_level_error(own, other, features, stats, domain):
     """
     pitch, loud = features[:, 0], features[:, 2]
     weight = domain[:, None].to(loud.dtype)
-
-    def line(w):
-        intercept, slope, spread = ((1 - w) * stats[0, i] + w * stats[1, i]
-                                    for i in range(3))
-        return intercept + slope * pitch, spread
-
-    expected_own, spread_own = line(weight)
-    expected_other, spread_other = line(1 - weight)
+    intercept, slope, spread_own = instrument_line(stats, weight)
+    expected_own = intercept + slope * pitch
+    intercept, slope, spread_other = instrument_line(stats, 1 - weight)
+    expected_other = intercept + slope * pitch
     relative = (loud - expected_own) / spread_own
     # Loudness features are (dB - 40) / 30; levels are in nepers.
     shift = (expected_other + relative * spread_other - loud) * _NEPERS_PER_UNIT
