@@ -12,6 +12,7 @@ from sklearn.base import clone
 from sktimbre.callbacks import Callback, EpochLogger, LRScheduler
 
 from .timbre_models import (  # noqa: F401 - one_torch_thread is a fixture
+    MODELS,
     TIMBRE_MODELS,
     one_torch_thread,
     same_weights,
@@ -19,8 +20,6 @@ from .timbre_models import (  # noqa: F401 - one_torch_thread is a fixture
     tiny,
     weights,
 )
-
-MODELS = pytest.mark.parametrize("cls", TIMBRE_MODELS, ids=lambda c: c.__name__)
 
 
 def quick(cls, **params):

@@ -8,6 +8,7 @@ import torch
 from sktimbre.exceptions import TrainingInterrupted
 
 from .timbre_models import (  # noqa: F401 - one_torch_thread is a fixture
+    MODELS,
     TIMBRE_MODELS,
     one_torch_thread,
     same_weights,
@@ -15,8 +16,6 @@ from .timbre_models import (  # noqa: F401 - one_torch_thread is a fixture
     tiny,
     weights,
 )
-
-MODELS = pytest.mark.parametrize("cls", TIMBRE_MODELS, ids=lambda c: c.__name__)
 
 
 @pytest.fixture(scope="module")

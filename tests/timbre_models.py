@@ -22,6 +22,9 @@ TIMBRE_MODELS = sorted(
     key=lambda cls: cls.__name__,
 )
 
+# Parametrises a test over every timbre model, named by class.
+MODELS = pytest.mark.parametrize("cls", TIMBRE_MODELS, ids=lambda c: c.__name__)
+
 # Network sizes that fit in well under a second; unknown models get their
 # defaults with one epoch.
 _SMALL = {
