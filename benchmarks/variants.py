@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 import torch
-from quality import SOURCES
+from quality import SOURCES, p_target
 from sklearn.pipeline import Pipeline
 
 from sktimbre import MatchEQ, SpectrogramTransformer, TimbreVAE, convert
@@ -55,7 +55,7 @@ def measure(source, params):
         "gain_percent": [round(100 * (1 - v / e)) for v, e in zip(lsd, eq_lsd)],
         "blend_gap": round(blend_gap(*middle, sr=sr), 2),
         "p_flute_at_half": [round(p_flute(m), 2) for m in middle],
-        "p_target": [round(p_flute(to_flute), 2), round(1 - p_flute(to_violin), 2)],
+        "p_target": [round(p, 2) for p in p_target(judge, to_flute, to_violin)],
         "fit_s": round(fit_s),
     }
 
