@@ -258,13 +258,41 @@ def measure(data, chosen, *, pictures, blend_name=None):
                for name, est in chosen.items()}
     judged = {name: p_target(classifier, *pair) for name, pair in outputs.items()}
     identity_gap = blend_gap(data.test_violin, data.test_flute, sr=data.sr)
-    return base, results, judged, identity_gap
+    target = target_row(data, classifier, ref_f0)
+    return base, results, judged, identity_gap, target
 
 
-def source_rows(base, results, judged, identity_gap):
+TARGET = "the target instrument's own rendering (a perfect conversion)"
+
+
+def target_row(data, classifier, ref_f0):
+    """What the conversion each model is scored against scores itself.
+
+    The other instrument's rendering of the same notes is the reference of
+    every distance, so its LSD is 0; but it has its own intonation and note
+    lengths, so its pitch accuracy against the input, like the judge's
+    P(target) on it, is the most a conversion can be expected to reach.
+    """
+    sr, va, fl = data.sr, data.test_violin, data.test_flute
+
+    def pitch(from_violin, from_flute):
+        return float(np.mean([
+            raw_pitch_accuracy(va, from_violin, sr=sr, ref_f0=ref_f0["va"]),
+            raw_pitch_accuracy(fl, from_flute, sr=sr, ref_f0=ref_f0["fl"])]))
+
+    to_flute, to_violin = p_target(classifier, fl, va)
+    return {"P(target) at alpha 1 (A->B)": to_flute,
+            "P(target) at alpha 0 (B->A)": to_violin,
+            # At alpha 0 the violin piece is its own target, the flute piece's
+            # is the violin playing its notes; at alpha 1 the other way round.
+            "pitch acc. alpha 0.0": pitch(va, va),
+            "pitch acc. alpha 1.0": pitch(fl, fl)}
+
+
+def source_rows(base, results, judged, identity_gap, target=None):
     """Rows (method, {column: value}) of one source's table; None is blank."""
     eq_a2b, eq_b2a = base["match-EQ"][0][0], base["match-EQ"][1][0]
-    rows = []
+    rows = [] if target is None else [(TARGET, target)]
     for name, (a2b, b2a) in base.items():
         rows.append((name, {
             "A->B LSD (dB)": a2b[0], "A->B MCD (dB)": a2b[1],
@@ -351,11 +379,12 @@ def measure_source(source, chosen, causal, threads):
     data = load_default(source=name, room=room)
     print(f"{source}: data ready in {time.perf_counter() - start:.0f} s", flush=True)
     # A causal run leaves the default run's pictures as they are.
-    base, results, judged, identity_gap = measure(
+    base, results, judged, identity_gap, target = measure(
         data, chosen, pictures=False, blend_name=None if causal else source)
     # The soundfont by file name: the folder is this machine's.
     description = re.sub(r"\(/\S*/([^/\s]+)\)", r"(\1)", data.DESCR.split("\n\n")[-1])
-    return source, source_rows(base, results, judged, identity_gap), description
+    return (source, source_rows(base, results, judged, identity_gap, target),
+            description)
 
 
 def seed_option(args):
@@ -412,6 +441,10 @@ def write_source_sections(args, per_source, descriptions):
         "judges the violin-to-flute outputs at alpha 1 (P(flute)) and the "
         "flute-to-violin outputs at alpha 0 (P(violin)). Pitch accuracy: pYIN raw "
         "pitch accuracy (50 cents) between input and output, mean of both directions. "
+        "The target instrument's own rendering of the same notes, the reference of "
+        "every distance, is scored as a conversion would be: its pitch accuracy "
+        "against the input (its intonation and note lengths are its own) and the "
+        "judge's P(target) on it are what a perfect conversion reaches. "
         "Blend gap: blend_gap, the LSD between the alpha 0.5 renderings of a violin "
         "piece and of its paired flute piece (for identity, between the inputs). "
         "P(flute) at alpha 0.5 from A and from B: the classifier on each side's alpha "
@@ -460,7 +493,7 @@ def main():
         write_sources(args, sources, chosen)
         return
     data = load_default()
-    base, results, _, _ = measure(data, chosen, pictures=True)
+    base, results, *_ = measure(data, chosen, pictures=True)
     eq_a2b, eq_b2a = base["match-EQ"][0][0], base["match-EQ"][1][0]
     rows = [[name, f"{a[0]:.2f}", f"{a[1]:.2f}", f"{b[0]:.2f}", f"{b[1]:.2f}", "", ""]
             for name, (a, b) in base.items()]

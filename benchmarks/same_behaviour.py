@@ -100,7 +100,7 @@ def quality(model, random_state, out):
     chosen = {name: est.set_params(random_state=random_state)
               for name, est in bench.models("cpu").items()
               if name.lower().endswith(model)}
-    base, results, judged, identity_gap = bench.measure(
+    base, results, judged, identity_gap, _ = bench.measure(
         load_default(), chosen, pictures=False)
     rows = dict(bench.source_rows(base, results, judged, identity_gap))
     Path(out).write_text(json.dumps(rows, indent=1))
