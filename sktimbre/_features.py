@@ -184,6 +184,12 @@ def loudness_db(magnitude):
     return 10 * torch.log10(power + 1e-10)
 
 
+def scaled_loudness(magnitude):
+    """The loudness feature of each frame: its energy in dB, with 60 dB of
+    dynamics around a typical STFT level mapped to about [-1, 1]."""
+    return (loudness_db(magnitude) - 40.0) / 30.0
+
+
 def content_features(magnitude, *, sr, n_fft, peak=None):
     """Stack the conditioning features the decoders use, per frame.
 
@@ -195,9 +201,7 @@ def content_features(magnitude, *, sr, n_fft, peak=None):
     :func:`harmonic_f0`), and on nothing else.
     """
     f0, periodicity = harmonic_f0(magnitude, sr=sr, n_fft=n_fft, peak=peak)
-    loud = loudness_db(magnitude)
-    # 60 dB of dynamics around a typical STFT level map to about [-1, 1].
-    loud_scaled = (loud - 40.0) / 30.0
+    loud_scaled = scaled_loudness(magnitude)
     onset = torch.diff(loud_scaled, dim=-1, prepend=loud_scaled[..., :1])
     pitch = torch.log2(f0 / 440.0)
     return torch.stack([pitch, periodicity, loud_scaled, onset], dim=-2), f0

@@ -22,6 +22,7 @@ from ._features import (
     full_scale_peak,
     pick_f0,
     salience_matrix,
+    scaled_loudness,
     smoothing_pads,
 )
 from ._nn import context_frames
@@ -162,8 +163,7 @@ class ControlStream(nn.Module):
         """Pitch feature, relative loudness and f0 of each frame (1, 1, T)."""
         compressed = torch.log1p(magnitude / self.compression)
         f0, _ = pick_f0(self.salience @ compressed, compressed, self.fmin)
-        loud = 10 * torch.log10(magnitude.pow(2).sum(dim=-2) + 1e-10)
-        loud = ((loud - 40.0) / 30.0)[:, None]
+        loud = scaled_loudness(magnitude)[:, None]
         pitch = torch.log2(f0 / 440.0)[:, None]
         intercept, slope, spread = self.loudness_line[0], self.loudness_line[1], (
             self.loudness_line[2])
