@@ -2,8 +2,9 @@
 
 One TimbreVAE (default parameters, random_state=0) is fitted per source of
 the default data; the same fitted model then converts the same held-out
-pieces with ``synthesis="griffinlim"`` and ``synthesis="additive"``
-(``set_params`` between, no second fit), and both are scored as
+pieces with ``synthesis="griffinlim"`` at 32 (the default), 16, 8 and 4
+Griffin-Lim iterations and with ``synthesis="additive"`` (``set_params``
+between, no second fit), and each is scored as
 benchmarks/quality.py scores a model: LSD and MCD to the target
 instrument's own rendering, the instrument judge's P(target), pitch accuracy,
 level and conversion speed. A second table measures the conversions that keep
@@ -189,7 +190,9 @@ def main():
             f"`python benchmarks/synthesis.py --device {args.device} --source "
             f"{' '.join(per_source)}`: one TimbreVAE (default parameters, "
             "random_state=0) fitted per source, the same fitted model converting "
-            "the same 4 + 4 held-out pieces of 8 s with each synthesis. Full "
+            "the same 4 + 4 held-out pieces of 8 s with each synthesis, "
+            "Griffin-Lim with 32 (the default), 16, 8 and 4 iterations from the "
+            "input's phase. Full "
             "translation: violin to flute at alpha 1 (A->B), flute to violin at "
             "alpha 0 (B->A). Pitch accuracy: pYIN raw pitch accuracy (50 cents) "
             "between input and output, mean of both directions. Level: RMS of "
@@ -197,7 +200,9 @@ def main():
             "input's detail (alpha within 0.5 of the source's) is made by "
             "Griffin-Lim with either setting: the 'synthesised' column is the "
             "share of alpha 0.5 pieces that were not. Speed: violin to flute, "
-            f"audio in to audio out. Machine: {machine()}.\n\n{quality}\n\n"
+            "audio in to audio out, one run each (benchmarks/realtime.py "
+            "measures speed alone, fastest of three). "
+            f"Machine: {machine()}.\n\n{quality}\n\n"
             "Conversions that keep detail, additive model: LSD between the "
             "audio's STFT and the spectrogram the model rendered (renderer plus "
             "the kept share of the input's residual), for Griffin-Lim from the "
