@@ -131,9 +131,9 @@ def measure(source, device):
     for synthesis, n_iter in SETTINGS:
         pipe["model"].set_params(synthesis=synthesis)
         pipe["spec"].set_params(n_iter=default_iterations if n_iter is None else n_iter)
-        results[setting_name(synthesis, n_iter)] = score(pipe, data, classifier, ref_f0)
-        print(source, setting_name(synthesis, n_iter), results[
-            setting_name(synthesis, n_iter)], flush=True)
+        name = setting_name(synthesis, n_iter)
+        results[name] = score(pipe, data, classifier, ref_f0)
+        print(source, name, results[name], flush=True)
     pipe["spec"].set_params(n_iter=default_iterations)
     pipe["model"].set_params(synthesis="additive")
     return results, detail_rows(pipe, data)

@@ -104,7 +104,8 @@ def _salience_weights(n_bins, sr, n_fft, fmin, fmax, device, dtype):
     return weights
 
 
-def harmonic_f0(magnitude, *, sr, n_fft, fmin=65.0, fmax=2100.0, peak=None):
+def harmonic_f0(magnitude, *, sr, n_fft, fmin=65.0, fmax=2100.0, peak=None,
+                octave_ratio=_OCTAVE_RATIO):
     """Frame-wise f0 by weighted harmonic summation over a log-frequency grid.
 
     Parameters
@@ -120,6 +121,10 @@ def harmonic_f0(magnitude, *, sr, n_fft, fmin=65.0, fmax=2100.0, peak=None):
         compression; the largest value of ``magnitude`` (per leading index)
         when omitted. Pass it when ``magnitude`` is one segment of a longer
         clip, so that each frame's f0 is the one the whole clip gives.
+    octave_ratio : float, optional
+        Share of the best candidate's salience at which the candidate an
+        octave above it wins instead (see :func:`pick_f0`); ``inf`` turns the
+        octave check off.
 
     Returns
     -------
@@ -138,7 +143,7 @@ def harmonic_f0(magnitude, *, sr, n_fft, fmin=65.0, fmax=2100.0, peak=None):
     weights = _salience_weights(magnitude.shape[-2], sr, n_fft, fmin, fmax,
                                 magnitude.device, magnitude.dtype)
     salience = weights @ compressed
-    return pick_f0(salience, compressed, fmin)
+    return pick_f0(salience, compressed, fmin, octave_ratio=octave_ratio)
 
 
 def pick_f0(salience, compressed, fmin: float,
