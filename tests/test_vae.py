@@ -348,3 +348,20 @@ def test_level_terms_hold_renders_to_the_input_level(two_instruments, causal):
     assert float(louder) > held + 3.0
     assert quieter > held + 3.0
     assert float(gradient.sum()) > 0
+
+
+def test_a_control_above_the_synthesisers_cap_still_learns():
+    # A plain clamp gives a control past it no gradient, so the losses could
+    # never bring back one that a bad step had pushed there.
+    from sktimbre._nn import HarmonicRenderer
+
+    renderer = HarmonicRenderer(22050, 1024, n_harmonics=3, n_noise_bands=4)
+    f0 = torch.full((1, 5), 220.0)
+    harmonic = torch.full((1, 3, 5), 20.0, requires_grad=True)
+    noise = torch.full((1, 4, 5), 18.0, requires_grad=True)
+    magnitude = renderer(f0, harmonic, noise)
+    # The value is still capped: three harmonics and a noise floor at most.
+    assert float(magnitude.detach().max()) <= 4 * np.exp(15.0)
+    torch.log(magnitude).sum().backward()
+    assert (harmonic.grad > 0).all()
+    assert (noise.grad > 0).all()
