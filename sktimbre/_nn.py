@@ -204,7 +204,7 @@ class HarmonicRenderer(nn.Module):
         harmonics = self.harmonic_numbers[None, :, None]
         peak = f0[:, None, :] * harmonics * self.n_fft / self.sr
         audible = peak < self.n_bins - 3
-        amplitude = torch.exp(harmonic_log_amp.clamp(max=15)) * audible
+        amplitude = capped_exp(harmonic_log_amp) * audible
         base = peak.floor() - (self._TAPS // 2 - 1)
         magnitude = torch.zeros(batch, n_frames, self.n_bins, device=f0.device,
                                 dtype=amplitude.dtype)
@@ -214,9 +214,22 @@ class HarmonicRenderer(nn.Module):
             magnitude.scatter_add_(
                 2, index.long().transpose(1, 2), value.transpose(1, 2)
             )
-        noise_amp = torch.exp(noise_log_amp.clamp(max=15)).transpose(1, 2)
+        noise_amp = capped_exp(noise_log_amp).transpose(1, 2)
         noise = noise_amp @ self.noise_interp
         return (magnitude + noise).transpose(1, 2)
+
+
+def capped_exp(log_amplitude, cap: float = 15.0):
+    """``exp`` of synthesiser controls capped at ``cap``, so that float32
+    does not overflow, with the gradient they would have at the cap.
+
+    Above a plain clamp a control gets no gradient at all: one pushed past
+    it stays there whatever the losses say, as the fundamental of the causal
+    fit on timgm6mb did, some 90 dB too loud (docs/design.md). The value is
+    the clamp's; only the gradient passes.
+    """
+    capped = log_amplitude.clamp(max=cap)
+    return torch.exp(log_amplitude + (capped - log_amplitude).detach())
 
 
 def linear_interp_matrix(positions, n_points):

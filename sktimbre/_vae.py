@@ -433,7 +433,7 @@ class TimbreVAE(AlphaBlendMixin, AdditiveAudioMixin, StreamMixin, BaseTimbreMode
             "domain": domain,
         }
         if self.lambda_alpha > 0:
-            judged, level = self._judged_alpha_loss(z, batch, rebuilt)
+            judged, level = self._judged_alpha_loss(z, batch)
             losses["judged_alpha"], losses["judged_level"] = judged, level
             loss = loss + self.lambda_alpha * judged + level
         return {"loss": loss, **losses}

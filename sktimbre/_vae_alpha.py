@@ -18,11 +18,13 @@ class AlphaBlendMixin:
     """The judged-alpha loss and alpha spacing of
     :class:`~sktimbre.TimbreVAE`; needs its networks and ``_decode``."""
 
-    def _judged_alpha_loss(self, z, batch, rebuilt):
+    def _judged_alpha_loss(self, z, batch):
         """Render each crop at a random alpha and ask the input domain
         classifier, held fixed, to judge it P(B) = alpha; and the level of
         each frame of that render to lie between its levels at alpha 0 and
-        1, in proportion (in dB), within ``LEVEL_SLACK``.
+        1, in proportion (in dB), within ``LEVEL_SLACK``. The end at the
+        crop's own instrument is the crop itself, as a conversion with
+        ``keep_detail=1`` renders it.
 
         Reconstruction alone never shows the decoder another instrument's
         code with this content, so it may read the instrument from the
@@ -34,6 +36,17 @@ class AlphaBlendMixin:
         A frame classifier is unsure of a quiet frame: without the level
         term the decoder learns to render the middle alphas tens of dB
         down, which the classifier judges 0.5 and no one hears as a blend.
+
+        The levels are held to the crop's own level, not to its
+        reconstruction's: renders held to a render (a target the same
+        weights move) chase it. A level term weighs a frame's loudest bins
+        hundreds of times more than the reconstruction's L1 over all bins,
+        so when the full conversion lagged its reconstruction (as causal
+        networks, reading no later frame, did on timgm6mb) each step that
+        raised the conversion raised the reconstruction with it, and the
+        renders' level ran away, about 90 dB in 30 steps, until the
+        synthesiser's cap on its controls stopped every gradient
+        (docs/design.md).
         """
         alpha = torch.rand_like(batch.domain)
         rendered = self._decode(self._latent_weight(batch.domain, alpha) * z,
@@ -49,14 +62,14 @@ class AlphaBlendMixin:
         frame_loss = F.binary_cross_entropy_with_logits(logits, target,
                                                         reduction="none")
         judged = (frame_loss * voiced).sum() / voiced.sum().clamp_min(1.0)
-        # The ends' levels are the reconstruction's and the full
-        # conversion's, which the render in between must not undercut.
+        # The ends' levels are the crop's own and the full conversion's,
+        # which the render in between must not undercut.
         other_end = 1.0 - batch.domain
         other = self._decode(self._latent_weight(batch.domain, other_end) * z,
                              batch.features, batch.f0, other_end, batch.domain)
         own_level, other_level, level = (
             frame_loudness(self.spectrogram_.denormalise(spec))
-            for spec in (rebuilt.detach(), other, rendered))
+            for spec in (batch.spec, other, rendered))
         between = level_outside_ends([own_level, other_level.detach(), level],
                                      batch.domain, alpha)
         # Nothing else fixes the full conversion's level: the judge is

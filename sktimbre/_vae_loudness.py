@@ -77,8 +77,8 @@ def level_outside_ends(levels, domain, alpha):
     """Mean level (nepers) by which a render at ``alpha`` strays beyond
     ``LEVEL_SLACK`` from the level in proportion between its two ends.
 
-    ``levels`` holds the frame levels (B, T) of the reconstruction (at the
-    input's own ``domain``), of the full conversion (the other end) and of
+    ``levels`` holds the frame levels (B, T) of the input itself (the end
+    at its own ``domain``), of the full conversion (the other end) and of
     the render at ``alpha`` (B,).
     """
     own, other, rendered = levels
@@ -94,12 +94,12 @@ def conversion_level_error(own, other, features, stats, domain):
     ``LEVEL_SLACK`` from the level the other instrument plays the same
     notes at, over sounding frames.
 
-    ``own`` and ``other`` are the frame levels (B, T) of the reconstruction
-    and of the full conversion of crops of instrument ``domain`` (B,). A
-    frame's loudness relative to its own instrument's line (in units of its
+    ``own`` and ``other`` are the frame levels (B, T) of crops of
+    instrument ``domain`` (B,) and of their full conversions. A frame's
+    loudness relative to its own instrument's line (in units of its
     spread, see :func:`loudness_stats`) is played at the same relative
     loudness on the other instrument's line: the conversion's level is the
-    reconstruction's, shifted by the difference between the two.
+    crop's, shifted by the difference between the two.
     """
     pitch, loud = features[:, 0], features[:, 2]
     weight = domain[:, None].to(loud.dtype)

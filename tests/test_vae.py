@@ -314,3 +314,54 @@ def test_conversion_level_is_the_other_instruments_at_the_same_dynamic():
     # Silent frames do not count.
     features[:, 1] = 0.0
     assert float(conversion_level_error(own, off, features, stats, domain)) == 0.0
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_level_terms_hold_renders_to_the_input_level(two_instruments, causal):
+    # Renders held to the level of another render (the reconstruction) could
+    # all grow louder together at no cost: the causal fit on timgm6mb ran
+    # about 90 dB above its input that way. Held to the crops' own level, a
+    # shift of every render costs, and its gradient undoes it.
+    from sktimbre._training import fixed_crops
+
+    a, b = two_instruments
+    vae = TimbreVAE(causal=causal, **FAST).fit(a, b)
+    vae._set_train_mode(False)
+    clips = [vae._clip_data(vae.spectrogram_.transform(c), d)
+             for d, group in enumerate((a, b)) for c in group]
+    batch = fixed_crops(clips, 64)[0]
+    bias = vae.decoder_.out.bias
+    start = bias.detach().clone()
+
+    def level_term(shift):
+        """The level terms with every control ``shift`` nepers up."""
+        with torch.no_grad():
+            bias.copy_(start + shift)
+        torch.manual_seed(0)
+        mean, _ = vae._encode(batch.spec, batch.domain)
+        return vae._judged_alpha_loss(mean, batch)[1]
+
+    held = float(level_term(0.0))
+    quieter = float(level_term(-6.0))
+    louder = level_term(6.0)
+    (gradient,) = torch.autograd.grad(louder, bias)
+    assert float(louder) > held + 3.0
+    assert quieter > held + 3.0
+    assert float(gradient.sum()) > 0
+
+
+def test_a_control_above_the_synthesisers_cap_still_learns():
+    # A plain clamp gives a control past it no gradient, so the losses could
+    # never bring back one that a bad step had pushed there.
+    from sktimbre._nn import HarmonicRenderer
+
+    renderer = HarmonicRenderer(22050, 1024, n_harmonics=3, n_noise_bands=4)
+    f0 = torch.full((1, 5), 220.0)
+    harmonic = torch.full((1, 3, 5), 20.0, requires_grad=True)
+    noise = torch.full((1, 4, 5), 18.0, requires_grad=True)
+    magnitude = renderer(f0, harmonic, noise)
+    # The value is still capped: three harmonics and a noise floor at most.
+    assert float(magnitude.detach().max()) <= 4 * np.exp(15.0)
+    torch.log(magnitude).sum().backward()
+    assert (harmonic.grad > 0).all()
+    assert (noise.grad > 0).all()
