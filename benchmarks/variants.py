@@ -57,6 +57,7 @@ def measure(source, params):
         "p_flute_at_half": [round(p_flute(m), 2) for m in middle],
         "p_target": [round(p, 2) for p in p_target(judge, to_flute, to_violin)],
         "fit_s": round(fit_s),
+        "level_error_db": round(pipe["model"].history_["conversion_level_error_db"], 2),
     }
 
 
