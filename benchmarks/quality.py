@@ -131,6 +131,9 @@ def evaluate(name, estimator, data, classifier, griffin_lim, ref_f0, pictures=Tr
     pipe.fit(data.violin, data.flute)
     fit_s = time.perf_counter() - start
     model = pipe["model"]
+    if "conversion_level_error_db" in model.history_:
+        print(f"{name} on {blend_name}: conversion level error "
+              f"{model.history_['conversion_level_error_db']:.2f} dB", flush=True)
     start = time.perf_counter()
     to_flute = convert(pipe, va, alpha=1.0)
     convert_s = time.perf_counter() - start
