@@ -76,9 +76,10 @@ class TimbreVAE(AlphaBlendMixin, AdditiveAudioMixin, StreamMixin, BaseTimbreMode
         P(B) = alpha, so that the code, not what the decoder reads of the
         input, decides the instrument: alpha 0.5 from a violin and from a
         flute is then one voice. The same render's frame levels must lie
-        between those of its two ends in proportion (in dB, within about
-        3 dB; history key ``judged_level``), or the classifier is fooled by
-        quiet renders. 0 turns both off.
+        between those of its two ends (the crop itself and its full
+        conversion) in proportion (in dB, within about 3 dB; history key
+        ``judged_level``), or the classifier is fooled by quiet renders.
+        0 turns both off.
     keep_detail : float in [0, 1], default=1.0
         Share of the input's own spectral detail that the decoder does not
         explain (the residual between the input and its reconstruction in its
