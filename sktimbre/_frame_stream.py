@@ -28,7 +28,7 @@ from ._features import (
 from ._nn import context_frames
 from ._spectrogram import AMIN
 from ._synth import padded_hann
-from ._vae_audio import SILENT_LOG, half_step_fade
+from ._vae_audio import SILENT_LOG, latent_weight
 from ._vae_loudness import instrument_line
 
 __all__ = ["ControlStream", "stream_peak", "lag_frames"]
@@ -123,8 +123,9 @@ class ControlStream(nn.Module):
         with torch.no_grad():
             code = self.code(torch.full((1,), target, device=self.film.device))
             self.film = self.decoder.film_of(code)
-        if self.latent_fades:
-            self.latent_weight = half_step_fade(abs(target - self.source))
+            self.latent_weight = float(latent_weight(
+                torch.full((1,), self.source, dtype=torch.float64),
+                torch.full((1,), target, dtype=torch.float64), self.latent_fades))
 
     @torch.jit.export
     def reset(self):

@@ -13,12 +13,24 @@ __all__ = ["AdditiveAudioMixin"]
 SILENT_LOG = -100.0
 
 
-def half_step_fade(distance: float) -> float:
+def half_step_fade(distance: torch.Tensor) -> torch.Tensor:
     """Weight of what belongs to the source instrument (its unexplained
     detail, its content latent) in a render ``distance`` away from its own
-    alpha: 1 there, falling linearly to 0 half a step away. Scriptable, for
-    the streaming modules."""
-    return max(0.0, 1.0 - 2.0 * distance)
+    alpha: 1 there, falling linearly to 0 half a step away."""
+    return (1.0 - 2.0 * distance).clamp_min(0.0)
+
+
+def latent_weight(source: torch.Tensor, target: torch.Tensor,
+                  fades: bool) -> torch.Tensor:
+    """Weight of the content latent in a render at ``target`` of content
+    read from instrument ``source`` (tensors of the same shape): 1 unless
+    the decoder learnt to render without it (``fades``, a TimbreVAE with
+    ``latent_dropout`` > 0); then the :func:`half_step_fade` of their
+    distance, as the input's detail fades. Scriptable: the streaming
+    modules weigh the latent with it too."""
+    if not fades:
+        return torch.ones_like(source)
+    return half_step_fade((target - source).abs())
 
 
 class AdditiveAudioMixin:
@@ -47,19 +59,12 @@ class AdditiveAudioMixin:
         """Share of the input's unexplained detail kept in a conversion from
         ``source_alpha`` to the spaced ``target_alpha``: all of it at the
         input's own timbre, fading to none half a step away."""
-        return self.keep_detail * half_step_fade(abs(target_alpha - source_alpha))
+        distance = torch.tensor(abs(target_alpha - source_alpha), dtype=torch.float64)
+        return self.keep_detail * float(half_step_fade(distance))
 
     def _latent_weight(self, source, target):
-        """Weight of the content latent in a render at ``target`` of content
-        read from instrument ``source`` (tensors of shape (B,)): 1 unless the
-        decoder learnt to render without it (``latent_dropout`` > 0); then
-        1 at the input's own timbre, fading to 0 half a step away, as the
-        input's detail does. Shape (B, 1, 1)."""
-        weight = torch.ones_like(source)
-        if self.latent_dropout > 0:
-            # half_step_fade, element by element.
-            weight = (1.0 - 2.0 * (target - source).abs()).clamp_min(0.0)
-        return weight.reshape(-1, 1, 1)
+        """:func:`latent_weight` of tensors of shape (B,), as (B, 1, 1)."""
+        return latent_weight(source, target, self.latent_dropout > 0).reshape(-1, 1, 1)
 
     def _controls_chunk(self, chunk, source_alpha, target_alpha):
         """Decoder controls ``(1, n_harmonics + n_noise_bands, frames)`` of a
