@@ -390,3 +390,26 @@ def test_a_fit_whose_conversions_ran_away_warns(tiny_vae, two_instruments):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         runaway._check_conversion_level(crops, n_steps=10)
+
+
+def test_kept_detail_stays_between_the_input_and_the_render(tiny_vae, two_instruments):
+    # A reconstruction with next to nothing where the render has something
+    # (here: 5 units under it everywhere) makes the input's residual large;
+    # added onto the render it used to come out far above both.
+    vae = copy.deepcopy(tiny_vae)
+    decode = vae._decode
+
+    def own_under_render(z, features, f0, alpha, source=None):
+        out = decode(z, features, f0, alpha, source)
+        return out - 5.0 if source is None else out
+
+    vae._decode = own_under_render
+    alone = copy.deepcopy(vae).set_params(keep_detail=0.0)
+    alone._decode = own_under_render
+    S = vae.spectrogram_.transform(two_instruments[0][0])
+    kept = np.asarray(vae.transform(S, alpha=0.25, source=0))
+    render = np.asarray(alone.transform(S, alpha=0.25, source=0))
+    S = np.asarray(S)
+    assert not np.allclose(kept, render)
+    assert (kept <= np.maximum(S, render) + 1e-5).all()
+    assert (kept >= np.minimum(S, render) - 1e-5).all()
