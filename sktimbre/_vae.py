@@ -1,8 +1,6 @@
 """TimbreVAE: a conditional VAE whose timbre code alpha blends two instruments."""
 
-import math
 import numbers
-import warnings
 
 import torch
 from torch.nn import functional as F
@@ -17,30 +15,18 @@ from ._nn import (
     HarmonicRenderer,
     TimbreCode,
     context_frames,
-    frame_loudness,
     kl_divergence,
 )
 from ._sklearn_compat import Interval, StrOptions
 from ._spacing_judge import CALIBRATE_ALPHA_CONSTRAINT
-from ._training import FIT_FRAMES, fixed_crops
+from ._training import fixed_crops
 from ._vae_alpha import AlphaBlendMixin
 from ._vae_audio import AdditiveAudioMixin
-from ._vae_loudness import (
-    conversion_level_error,
-    init_synth_levels,
-    loudness_stats,
-    relative_loudness,
-)
+from ._vae_diagnostics import latent_domain_accuracy, warn_if_conversions_ran_away
+from ._vae_loudness import init_synth_levels, loudness_stats, relative_loudness
 from ._vae_stream import StreamMixin
 
 __all__ = ["TimbreVAE"]
-
-# A fit whose full conversions of held-out crops stray more than this from
-# the other instrument's level (beyond the level term's slack) has run away;
-# default fits on the four development sources stay near 0.
-_MOST_LEVEL_ERROR_DB = 20.0
-# Fits of fewer steps (smoke tests) are too short to be held to it.
-_LEVEL_JUDGED_AFTER_STEPS = 100
 
 # Pitch and smoothed loudness; see TimbreVAE._decoder_inputs.
 _N_DECODER_FEATURES = 2
@@ -467,55 +453,13 @@ class TimbreVAE(AlphaBlendMixin, AdditiveAudioMixin, StreamMixin, BaseTimbreMode
 
     @torch.no_grad()
     def _after_training(self, loop):
-        """How much instrument identity is left in the latent: 0.5 is none."""
+        """Measure the fit (see _vae_diagnostics), then space alpha."""
         train = loop.train
         self._set_train_mode(False)
         batches = loop.valid_batches or fixed_crops(train, loop.crop)
-        correct, count = 0.0, 0
-        for batch in batches:
-            mean, _ = self._encode(batch.spec, batch.domain)
-            guess = self.latent_classifier_(mean) > 0
-            truth = batch.domain[:, None].expand_as(guess) > 0.5
-            correct += float((guess == truth).float().sum())
-            count += guess.numel()
-        self.history_["latent_domain_accuracy"] = correct / max(count, 1)
-        self._check_conversion_level(batches, loop.n_steps)
+        self.history_["latent_domain_accuracy"] = latent_domain_accuracy(self, batches)
+        warn_if_conversions_ran_away(self, batches, loop.n_steps)
         self._space_alpha(train)
-
-    @torch.no_grad()
-    def _check_conversion_level(self, batches, n_steps):
-        """Warn when full conversions of the held-out crops stray far from the
-        level the other instrument plays their notes at: a fit whose renders
-        ran away (or died away) converts to noise or silence, whatever its
-        reconstruction loss says."""
-        errors = []
-        for batch in batches:
-            mean, _ = self._encode(batch.spec, batch.domain)
-            other_end = 1.0 - batch.domain
-            other = self._decode(self._latent_weight(batch.domain, other_end) * mean,
-                                 batch.features, batch.f0, other_end, batch.domain)
-            own_level, other_level = (
-                frame_loudness(self.spectrogram_.denormalise(spec))
-                for spec in (batch.spec, other))
-            errors.append(float(conversion_level_error(
-                own_level, other_level, batch.features,
-                self.decoder_.loudness_stats, batch.domain)))
-        # Nepers beyond the level term's slack, as judged_level counts them.
-        error_db = 20.0 / math.log(10.0) * (sum(errors) / max(len(errors), 1))
-        self.history_["conversion_level_error_db"] = error_db
-        if n_steps >= _LEVEL_JUDGED_AFTER_STEPS and (
-                error_db > _MOST_LEVEL_ERROR_DB):
-            warnings.warn(
-                "Full conversions of held-out training crops come out "
-                f"{error_db:.1f} dB (on average, beyond a 3 dB slack) away from "
-                "the level the other instrument plays the same notes at "
-                '(history_["conversion_level_error_db"]), so transform will '
-                "render far too loud or too quiet. Refit with another "
-                "random_state or a lower lr, and check that X and y are "
-                "recordings of two instruments at sensible levels.",
-                UserWarning,
-                stacklevel=4 + FIT_FRAMES,
-            )
 
     def _conversion_margin(self):
         # The decoder reads latents and content features around each frame;
@@ -546,11 +490,7 @@ class TimbreVAE(AlphaBlendMixin, AdditiveAudioMixin, StreamMixin, BaseTimbreMode
             return rendered
         own = self._decode(mean, chunk.features, chunk.f0, source)
         kept = rendered + weight * (chunk.spec - own)
-        # Each bin stays between the input and the render. Where the
-        # reconstruction has next to nothing (a noise floor the decoder
-        # switched off) the residual is as large as the input itself, and
-        # added onto a render that has not switched it off it came out tens
-        # of dB above both: a violin piece at its own alpha on csound,
-        # 47 dB too loud.
-        return kept.clamp(torch.minimum(chunk.spec, rendered),
-                          torch.maximum(chunk.spec, rendered))
+        # Each bin stays between the input and the render: where the rebuilt
+        # input lacked a noise floor the render has, it came out far above both.
+        spec = chunk.spec
+        return kept.clamp(torch.minimum(spec, rendered), torch.maximum(spec, rendered))

@@ -372,24 +372,25 @@ def test_a_control_above_the_synthesisers_cap_still_learns():
 
 def test_a_fit_whose_conversions_ran_away_warns(tiny_vae, two_instruments):
     from sktimbre._training import fixed_crops
+    from sktimbre._vae_diagnostics import warn_if_conversions_ran_away
 
     clips = [tiny_vae._clip_data(np.asarray(tiny_vae.spectrogram_.transform(x)),
                                  float(domain))
              for domain, side in enumerate(two_instruments) for x in side]
     crops = fixed_crops(clips, 32)
     runaway = copy.deepcopy(tiny_vae)
-    runaway._check_conversion_level(crops, n_steps=1000)
+    warn_if_conversions_ran_away(runaway, crops, n_steps=1000)
     sane = runaway.history_["conversion_level_error_db"]
     with torch.no_grad():
         # e^10 in amplitude: 87 dB louder than what the fit learnt.
         runaway.decoder_.out.bias += 10.0
     with pytest.warns(UserWarning, match="far too loud or too quiet"):
-        runaway._check_conversion_level(crops, n_steps=1000)
+        warn_if_conversions_ran_away(runaway, crops, n_steps=1000)
     assert runaway.history_["conversion_level_error_db"] > max(sane + 60.0, 20.0)
     # Smoke-test fits are too short to be held to it.
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        runaway._check_conversion_level(crops, n_steps=10)
+        warn_if_conversions_ran_away(runaway, crops, n_steps=10)
 
 
 def test_kept_detail_stays_between_the_input_and_the_render(tiny_vae, two_instruments):

@@ -1,0 +1,72 @@
+"""What a fitted TimbreVAE measures of itself after training: how much of
+the instrument its latent still carries, and whether its full conversions
+come out at a sensible level."""
+
+import math
+import warnings
+
+import torch
+
+from ._nn import frame_loudness
+from ._training import FIT_FRAMES
+from ._vae_loudness import conversion_level_error
+
+__all__ = ["latent_domain_accuracy", "warn_if_conversions_ran_away"]
+
+# A fit whose full conversions of held-out crops stray more than this from
+# the other instrument's level (beyond LEVEL_SLACK) has run away; default
+# fits on the four development sources stay within 0.1 dB.
+_MOST_LEVEL_ERROR_DB = 20.0
+# Fits of fewer steps (smoke tests) are too short to be held to it.
+_LEVEL_JUDGED_AFTER_STEPS = 100
+
+
+@torch.no_grad()
+def latent_domain_accuracy(model, batches):
+    """Share of the crops' latent frames whose instrument the latent's
+    gradient-reversed classifier tells right: 0.5 is none left."""
+    correct, count = 0.0, 0
+    for batch in batches:
+        mean, _ = model._encode(batch.spec, batch.domain)
+        guess = model.latent_classifier_(mean) > 0
+        truth = batch.domain[:, None].expand_as(guess) > 0.5
+        correct += float((guess == truth).float().sum())
+        count += guess.numel()
+    return correct / max(count, 1)
+
+
+@torch.no_grad()
+def warn_if_conversions_ran_away(model, batches, n_steps):
+    """Record in ``model.history_["conversion_level_error_db"]`` how far full
+    conversions of the held-out crops ``batches`` stray from the level the
+    other instrument plays their notes at (dB beyond ``LEVEL_SLACK``, see
+    :func:`conversion_level_error`), and warn above 20 dB after ``n_steps``
+    training steps: a fit whose renders ran away (or died away) converts to
+    noise or silence, whatever its reconstruction loss says."""
+    errors = []
+    for batch in batches:
+        mean, _ = model._encode(batch.spec, batch.domain)
+        other_end = 1.0 - batch.domain
+        other = model._decode(model._latent_weight(batch.domain, other_end) * mean,
+                              batch.features, batch.f0, other_end, batch.domain)
+        own_level, other_level = (
+            frame_loudness(model.spectrogram_.denormalise(spec))
+            for spec in (batch.spec, other))
+        errors.append(float(conversion_level_error(
+            own_level, other_level, batch.features,
+            model.decoder_.loudness_stats, batch.domain)))
+    error_db = 20.0 / math.log(10.0) * (sum(errors) / max(len(errors), 1))
+    model.history_["conversion_level_error_db"] = error_db
+    if n_steps >= _LEVEL_JUDGED_AFTER_STEPS and error_db > _MOST_LEVEL_ERROR_DB:
+        warnings.warn(
+            "Full conversions of held-out training crops come out "
+            f"{error_db:.1f} dB (on average, beyond a 3 dB slack) away from "
+            "the level the other instrument plays the same notes at "
+            '(history_["conversion_level_error_db"]), so transform will '
+            "render far too loud or too quiet. Refit with another "
+            "random_state or a lower lr, and check that X and y are "
+            "recordings of two instruments at sensible levels.",
+            UserWarning,
+            # fit -> TrainingLoop.run -> _after_training -> here.
+            stacklevel=4 + FIT_FRAMES,
+        )
