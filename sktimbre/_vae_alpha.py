@@ -63,20 +63,29 @@ class AlphaBlendMixin:
                                                         reduction="none")
         judged = (frame_loss * voiced).sum() / voiced.sum().clamp_min(1.0)
         # The ends' levels are the crop's own and the full conversion's,
-        # which the render in between must not undercut.
+        # which the render in between must not undercut. Nothing else fixes
+        # the full conversion's level (anchored): the judge is unsure of
+        # quiet frames and the renders between follow their ends.
+        own_level, other_level, anchored = self._conversion_levels(z, batch)
+        level = frame_loudness(self.spectrogram_.denormalise(rendered))
+        between = level_outside_ends([own_level, other_level.detach(), level],
+                                     batch.domain, alpha)
+        return judged, between + anchored
+
+    def _conversion_levels(self, z, batch):
+        """Frame levels (nepers) of the crops and of their full conversions
+        to the other instrument from latents ``z``, and by how much the
+        conversions stray from the other instrument's level
+        (:func:`~sktimbre._vae_loudness.conversion_level_error`)."""
         other_end = 1.0 - batch.domain
         other = self._decode(self._latent_weight(batch.domain, other_end) * z,
                              batch.features, batch.f0, other_end, batch.domain)
-        own_level, other_level, level = (
+        own_level, other_level = (
             frame_loudness(self.spectrogram_.denormalise(spec))
-            for spec in (batch.spec, other, rendered))
-        between = level_outside_ends([own_level, other_level.detach(), level],
-                                     batch.domain, alpha)
-        # Nothing else fixes the full conversion's level: the judge is
-        # unsure of quiet frames and the renders between follow their ends.
-        anchored = conversion_level_error(own_level, other_level, batch.features,
-                                          self.decoder_.loudness_stats, batch.domain)
-        return judged, between + anchored
+            for spec in (batch.spec, other))
+        error = conversion_level_error(own_level, other_level, batch.features,
+                                       self.decoder_.loudness_stats, batch.domain)
+        return own_level, other_level, error
 
     def _space_alpha(self, train):
         """Judge renders of training pieces along alpha; space alpha evenly

@@ -7,9 +7,7 @@ import warnings
 
 import torch
 
-from ._nn import frame_loudness
 from ._training import FIT_FRAMES
-from ._vae_loudness import conversion_level_error
 
 __all__ = ["latent_domain_accuracy", "warn_if_conversions_ran_away"]
 
@@ -40,21 +38,14 @@ def warn_if_conversions_ran_away(model, batches, n_steps):
     """Record in ``model.history_["conversion_level_error_db"]`` how far full
     conversions of the held-out crops ``batches`` stray from the level the
     other instrument plays their notes at (dB beyond ``LEVEL_SLACK``, see
-    :func:`conversion_level_error`), and warn above 20 dB after ``n_steps``
-    training steps: a fit whose renders ran away (or died away) converts to
-    noise or silence, whatever its reconstruction loss says."""
+    :func:`~sktimbre._vae_loudness.conversion_level_error`), and warn above
+    20 dB after ``n_steps`` training steps: a fit whose renders ran away
+    (or died away) converts to noise or silence, whatever its
+    reconstruction loss says."""
     errors = []
     for batch in batches:
         mean, _ = model._encode(batch.spec, batch.domain)
-        other_end = 1.0 - batch.domain
-        other = model._decode(model._latent_weight(batch.domain, other_end) * mean,
-                              batch.features, batch.f0, other_end, batch.domain)
-        own_level, other_level = (
-            frame_loudness(model.spectrogram_.denormalise(spec))
-            for spec in (batch.spec, other))
-        errors.append(float(conversion_level_error(
-            own_level, other_level, batch.features,
-            model.decoder_.loudness_stats, batch.domain)))
+        errors.append(float(model._conversion_levels(mean, batch)[2]))
     error_db = 20.0 / math.log(10.0) * (sum(errors) / max(len(errors), 1))
     model.history_["conversion_level_error_db"] = error_db
     if n_steps >= _LEVEL_JUDGED_AFTER_STEPS and error_db > _MOST_LEVEL_ERROR_DB:
