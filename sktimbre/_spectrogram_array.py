@@ -112,7 +112,9 @@ class RenderedAudio:
 
 def _fingerprint(values):
     data = np.ascontiguousarray(values, dtype=np.float32)
-    digest = hashlib.blake2b(data.tobytes(), digest_size=16)
+    # SHA-256 over the array's own memory, not a copy of its bytes: CPUs
+    # with SHA instructions hash it two to three times as fast as BLAKE2.
+    digest = hashlib.sha256(data.reshape(-1).view(np.uint8))
     digest.update(repr(data.shape).encode())
     return digest.hexdigest()
 
