@@ -22,7 +22,7 @@ from ._spacing_judge import CALIBRATE_ALPHA_CONSTRAINT
 from ._training import fixed_crops
 from ._vae_alpha import AlphaBlendMixin
 from ._vae_audio import AdditiveAudioMixin
-from ._vae_diagnostics import latent_domain_accuracy, warn_if_conversions_ran_away
+from ._vae_diagnostics import measure_fit
 from ._vae_loudness import init_synth_levels, loudness_stats, relative_loudness
 from ._vae_stream import StreamMixin
 
@@ -457,8 +457,7 @@ class TimbreVAE(AlphaBlendMixin, AdditiveAudioMixin, StreamMixin, BaseTimbreMode
         train = loop.train
         self._set_train_mode(False)
         batches = loop.valid_batches or fixed_crops(train, loop.crop)
-        self.history_["latent_domain_accuracy"] = latent_domain_accuracy(self, batches)
-        warn_if_conversions_ran_away(self, batches, loop.n_steps)
+        measure_fit(self, batches, loop.n_steps)
         self._space_alpha(train)
 
     def _conversion_margin(self):

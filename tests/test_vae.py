@@ -393,6 +393,45 @@ def test_a_fit_whose_conversions_ran_away_warns(tiny_vae, two_instruments):
         warn_if_conversions_ran_away(runaway, crops, n_steps=10)
 
 
+def test_measure_fit_encodes_once_and_records_both_measures(tiny_vae,
+                                                             two_instruments):
+    from sktimbre._training import fixed_crops
+    from sktimbre._vae_diagnostics import (
+        latent_domain_accuracy,
+        measure_fit,
+        warn_if_conversions_ran_away,
+    )
+
+    vae = copy.deepcopy(tiny_vae)
+    clips = [vae._clip_data(np.asarray(vae.spectrogram_.transform(x)), float(domain))
+             for domain, side in enumerate(two_instruments) for x in side]
+    crops = fixed_crops(clips, 32)
+    calls = []
+    encode = vae._encode
+    vae._encode = lambda *args: calls.append(1) or encode(*args)
+    measure_fit(vae, crops, n_steps=1000)
+    assert len(calls) == len(crops)
+    measured = dict(vae.history_)
+    vae._encode = encode
+    assert measured["latent_domain_accuracy"] == latent_domain_accuracy(vae, crops)
+    warn_if_conversions_ran_away(vae, crops, n_steps=1000)
+    assert (vae.history_["conversion_level_error_db"]
+            == measured["conversion_level_error_db"])
+
+
+def test_the_runaway_warning_of_a_fit_points_at_the_callers_fit(two_instruments,
+                                                                 monkeypatch):
+    # Held to a bound no fit meets, every fit warns: from the caller's line.
+    from sktimbre import _vae_diagnostics
+
+    monkeypatch.setattr(_vae_diagnostics, "_MOST_LEVEL_ERROR_DB", -1.0)
+    monkeypatch.setattr(_vae_diagnostics, "_LEVEL_JUDGED_AFTER_STEPS", 0)
+    with pytest.warns(UserWarning, match="far too loud") as caught:
+        TimbreVAE(**FAST).fit(*two_instruments)
+    assert {w.filename for w in caught if "far too loud" in str(w.message)} == {
+        __file__}
+
+
 def test_kept_detail_stays_between_the_input_and_the_render(tiny_vae, two_instruments):
     # A reconstruction with next to nothing where the render has something
     # (here: 5 units under it everywhere) makes the input's residual large;
