@@ -237,9 +237,11 @@ def write_streaming(args, data):
         "lookahead plus one block (docs/realtime.md). A p99 / block duration "
         "below 1 means 99% of the blocks are done before the next one is due. "
         f"Machine: {machine()}; load average {load_before:.1f} before the run "
-        f"and {load_after:.1f} after it, on {os.cpu_count()} cores (other jobs "
-        "shared the machine; block times on an idle one are shorter)."
-        f"\n\n{table}")
+        f"and {load_after:.1f} after it, on {os.cpu_count()} cores"
+        # This run's own thread adds about 1 to the load after it.
+        + (" (other jobs shared the machine; block times on an idle one are "
+           "shorter)." if load_before > 0.5 else ".")
+        + f"\n\n{table}")
 
 
 if __name__ == "__main__":
