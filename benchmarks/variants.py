@@ -9,6 +9,12 @@ line per source.
 
     python benchmarks/variants.py --source csound timgm6mb \\
         --param latent_dropout=0.5 --param lambda_alpha=0.1
+    python benchmarks/variants.py --source csound-recorded \\
+        --param max_epochs=30 --lr-decay-epochs 15 --random-state 1
+
+``--lr-decay-epochs N`` adds a linear decay of the learning rate over the
+last N of ``max_epochs`` epochs (the callback the TimbreCycleGAN's
+``lr_decay_epochs`` uses).
 """
 
 import argparse
@@ -21,11 +27,12 @@ from quality import SOURCES, p_target
 from sklearn.pipeline import Pipeline
 
 from sktimbre import MatchEQ, SpectrogramTransformer, TimbreVAE, convert
+from sktimbre._training_callbacks import LinearLRDecay
 from sktimbre.datasets import load_default
 from sktimbre.metrics import InstrumentClassifier, blend_gap, log_spectral_distance
 
 
-def measure(source, params):
+def measure(source, params, random_state=0, lr_decay_epochs=0):
     name, room = SOURCES[source]
     data = load_default(source=name, room=room)
     sr, violin, flute = data.sr, data.test_violin, data.test_flute
@@ -39,8 +46,10 @@ def measure(source, params):
     def p_flute(clips):
         return float(np.mean(judge.predict_proba(clips)[:, 1]))
 
-    pipe = Pipeline([("spec", SpectrogramTransformer()),
-                     ("model", TimbreVAE(random_state=0, **params))])
+    model = TimbreVAE(random_state=random_state, **params)
+    if lr_decay_epochs:
+        model.set_params(callbacks=[LinearLRDecay(lr_decay_epochs, model.max_epochs)])
+    pipe = Pipeline([("spec", SpectrogramTransformer()), ("model", model)])
     start = time.perf_counter()
     pipe.fit(data.violin, data.flute)
     fit_s = time.perf_counter() - start
@@ -50,7 +59,8 @@ def measure(source, params):
     lsd = (log_spectral_distance(flute, to_flute, sr=sr),
            log_spectral_distance(violin, to_violin, sr=sr))
     return {
-        "source": source, "params": params,
+        "source": source, "params": params, "random_state": random_state,
+        "lr_decay_epochs": lr_decay_epochs, "epochs": pipe["model"].n_epochs_,
         "lsd": [round(v, 2) for v in lsd], "match_eq": [round(v, 2) for v in eq_lsd],
         "gain_percent": [round(100 * (1 - v / e)) for v, e in zip(lsd, eq_lsd)],
         "blend_gap": round(blend_gap(*middle, sr=sr), 2),
@@ -72,9 +82,12 @@ def main():
                         choices=list(SOURCES))
     parser.add_argument("--param", action="append", type=parameter, default=[],
                         help="a TimbreVAE parameter as name=JSON value")
+    parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument("--lr-decay-epochs", type=int, default=0)
     args = parser.parse_args()
     for source in args.source:
-        print(json.dumps(measure(source, dict(args.param))), flush=True)
+        print(json.dumps(measure(source, dict(args.param), args.random_state,
+                                 args.lr_decay_epochs)), flush=True)
 
 
 if __name__ == "__main__":
