@@ -12,7 +12,9 @@ __all__ = ["EVENT_FRAMES", "FIT_FRAMES", "TrainingLoop", "fixed_crops"]
 
 # Frames between fit's body and fit's caller: fit, limit_threads' wrapper and
 # fit_context's. A warning raised in a method fit calls points at the caller
-# with stacklevel=2 + FIT_FRAMES (one more per call in between).
+# with stacklevel=2 + FIT_FRAMES (one more per call in between, and one more
+# for each torch.no_grad-decorated function on the way, whose wrapper is a
+# frame of its own).
 FIT_FRAMES = 3
 # Frames between a warning raised in a callback's event and fit's body: the
 # event and TrainingLoop.run.

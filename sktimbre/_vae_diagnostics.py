@@ -24,7 +24,7 @@ def measure_fit(model, batches, n_steps):
     """Both measures below of the crops ``batches``, from one pass of the
     encoder over them: ``history_["latent_domain_accuracy"]`` and
     ``history_["conversion_level_error_db"]``, with its warning."""
-    means = _posterior_means(model, batches, None)
+    means = _posterior_means(model, batches)
     model.history_["latent_domain_accuracy"] = latent_domain_accuracy(
         model, batches, means)
     # Below fit's body: TrainingLoop.run, _after_training, here and the
@@ -33,7 +33,8 @@ def measure_fit(model, batches, n_steps):
                                  stacklevel=8 + FIT_FRAMES)
 
 
-def _posterior_means(model, batches, means):
+def _posterior_means(model, batches, means=None):
+    """The crops' posterior means: ``means`` when given, else encoded."""
     if means is not None:
         return means
     return [model._encode(batch.spec, batch.domain)[0] for batch in batches]
