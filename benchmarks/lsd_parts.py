@@ -34,7 +34,6 @@ import json
 from pathlib import Path
 
 import joblib
-import librosa
 import numpy as np
 import torch
 from quality import SOURCES
@@ -42,6 +41,7 @@ from scipy.ndimage import uniform_filter1d
 from sklearn.pipeline import Pipeline
 
 from sktimbre import SpectrogramTransformer, TimbreVAE, convert
+from sktimbre._audio_metrics import frame_rms_mean, power_db
 from sktimbre.datasets import load_default
 from sktimbre.metrics import log_spectral_distance
 
@@ -59,16 +59,6 @@ def fitted(source, data, models):
     return pipe
 
 
-def power_db(clip):
-    # The STFT and power floor of log_spectral_distance.
-    stft = librosa.stft(clip, n_fft=1024, hop_length=256)
-    return 10 * np.log10(np.abs(stft) ** 2 + 1e-5)
-
-
-def frame_mean_rms(difference):
-    return float(np.mean(np.sqrt(np.mean(difference**2, axis=0))))
-
-
 def oracle_parts(inputs, outputs, targets):
     """Mean over pieces of the LSD left once each oracle part is taken away."""
     parts = {"whole": [], "piece level": [], "frame level": [], "envelope": [],
@@ -78,12 +68,12 @@ def oracle_parts(inputs, outputs, targets):
         target, difference = power_db(t[:n]), power_db(y[:n]) - power_db(t[:n])
         frame_gain = np.median(difference, axis=0)
         identity = power_db(x[:n]) - target
-        parts["whole"].append(frame_mean_rms(difference))
-        parts["piece level"].append(frame_mean_rms(difference - np.median(frame_gain)))
-        parts["frame level"].append(frame_mean_rms(difference - frame_gain))
-        parts["envelope"].append(frame_mean_rms(
+        parts["whole"].append(frame_rms_mean(difference))
+        parts["piece level"].append(frame_rms_mean(difference - np.median(frame_gain)))
+        parts["frame level"].append(frame_rms_mean(difference - frame_gain))
+        parts["envelope"].append(frame_rms_mean(
             difference - uniform_filter1d(difference, 8, axis=0)))
-        parts["identity, fine structure"].append(frame_mean_rms(
+        parts["identity, fine structure"].append(frame_rms_mean(
             identity - uniform_filter1d(identity, 8, axis=0)))
     return {name: round(float(np.mean(v)), 2) for name, v in parts.items()}
 

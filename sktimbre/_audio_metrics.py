@@ -66,11 +66,23 @@ def log_spectral_distance(y_true, y_pred, *, sr=22050, n_fft=1024, hop_length=25
     """
     values = []
     for ref, est in _pairs(y_true, y_pred, n_fft):
-        a = np.abs(librosa.stft(ref, n_fft=n_fft, hop_length=hop_length)) ** 2
-        b = np.abs(librosa.stft(est, n_fft=n_fft, hop_length=hop_length)) ** 2
-        diff = 10 * np.log10(a + eps) - 10 * np.log10(b + eps)
-        values.append(np.mean(np.sqrt(np.mean(diff**2, axis=0))))
+        diff = (power_db(ref, n_fft=n_fft, hop_length=hop_length, eps=eps)
+                - power_db(est, n_fft=n_fft, hop_length=hop_length, eps=eps))
+        values.append(frame_rms_mean(diff))
     return float(np.mean(values))
+
+
+def power_db(clip, *, n_fft=1024, hop_length=256, eps=1e-5):
+    """``10 log10(|STFT|^2 + eps)`` of one clip, ``(1 + n_fft // 2, frames)``:
+    the rows :func:`log_spectral_distance` compares."""
+    power = np.abs(librosa.stft(clip, n_fft=n_fft, hop_length=hop_length)) ** 2
+    return 10 * np.log10(power + eps)
+
+
+def frame_rms_mean(difference):
+    """Mean over frames of the RMS over bins of a dB ``difference``: the
+    log-spectral distance of two :func:`power_db` rows."""
+    return float(np.mean(np.sqrt(np.mean(difference**2, axis=0))))
 
 
 def mel_cepstral_distortion(y_true, y_pred, *, sr=22050, n_mfcc=25, n_fft=1024,
