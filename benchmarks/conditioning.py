@@ -26,6 +26,7 @@ from _common import machine, markdown_table, write_section
 from sklearn.pipeline import Pipeline
 
 from sktimbre import SpectrogramTransformer, TimbreVAE
+from sktimbre._vae_inputs import n_decoder_features
 from sktimbre.datasets import load_default
 from sktimbre.metrics import blend_gap
 
@@ -36,8 +37,9 @@ SOURCES = {
     "csound-recorded": ("csound", "recorded"),
 }
 # What each row of the decoder's input is (see TimbreVAE._decoder_inputs):
-# pitch, the loudness contour relative to the source instrument's, then the
-# content latent.
+# pitch, the loudness contour relative to the source instrument's, where the
+# frame sits in its note (the same on both sides of a pair, so not averaged),
+# then the content latent.
 AVERAGED = {
     "nothing (decoder alone)": [],
     "content latent": ["latent"],
@@ -70,7 +72,9 @@ def render(model, spec, values, f0, inputs):
 def gaps(pipe, data):
     spec, model = pipe["spec"], pipe["model"]
     model._set_train_mode(False)
-    rows = {"pitch": slice(0, 1), "loudness": slice(1, 2), "latent": slice(2, None)}
+    latent = n_decoder_features(model)
+    rows = {"pitch": slice(0, 1), "loudness": slice(1, 2),
+            "latent": slice(latent, None)}
     out = {name: ([], []) for name in AVERAGED}
     for violin, flute in zip(data.test_violin, data.test_flute):
         sides = [decoder_inputs(model, spec, violin, 0),

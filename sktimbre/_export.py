@@ -61,7 +61,7 @@ def export_torchscript(model, path, *, block_size=512, alpha=None, source):
     >>> vae = TimbreVAE(hidden=16, max_epochs=1, random_state=0).fit(A, B)
     >>> path = tempfile.mkdtemp() + "/vae.ts"
     >>> export_torchscript(vae, path, block_size=256, source="A")["delay_samples"]
-    7168
+    13312
     >>> host = torch.jit.load(path)
     >>> host(torch.zeros(256)).shape
     torch.Size([256])

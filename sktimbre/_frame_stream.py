@@ -7,7 +7,8 @@ magnitude (the scale of the pitch tracker's compression). Here both are
 fixed in advance, the source by the caller and the scale by a constant
 level, and every other step is causal or has a fixed lookahead: the STFT
 frame (half a window), the networks (half their receptive fields, none
-when causal) and the loudness average (four frames, none when causal).
+when causal), the loudness average (four frames, none when causal) and
+where a frame sits in its note (``note_frames + 1``, none when causal).
 """
 
 import math
@@ -26,12 +27,13 @@ from ._features import (
     smoothing_pads,
 )
 from ._nn import context_frames
+from ._notes import note_position, note_rows
 from ._spectrogram import AMIN
 from ._synth import padded_hann
 from ._vae_audio import SILENT_LOG, latent_weight
 from ._vae_loudness import instrument_line
 
-__all__ = ["ControlStream", "stream_peak", "lag_frames"]
+__all__ = ["ControlStream", "stream_peak", "lag_frames", "note_lookahead"]
 
 # Lowest f0 the tracker searches, as harmonic_f0's default.
 _FMIN = 65.0
@@ -111,9 +113,20 @@ class ControlStream(nn.Module):
         self.loudness = FrameQueue(1)
         self.pitch = FrameQueue(1)
         self.smoothed = FrameQueue(1)
+        self.notes = FrameQueue(note_rows(int(model.note_frames), bool(model.causal)))
         self.latent = FrameQueue(model.latent_dim)
         self.f0 = FrameQueue(1)
         self.silent = FrameQueue(1)
+        # Where each frame sits in its note reads note_frames + 1 frames
+        # before it, kept here once given out, and as many after it unless
+        # the networks are causal.
+        self.note_frames = int(model.note_frames)
+        self.note_ahead = not bool(model.causal)
+        self.note_rows = note_rows(self.note_frames, bool(model.causal))
+        self.note_lookahead = note_lookahead(model)
+        self.note_kept = self.note_frames + 1
+        self.note_raw = FrameQueue(2)
+        self.note_given = 0
         self.lag_frames = lag_frames(model)
 
     @torch.jit.export
@@ -138,9 +151,12 @@ class ControlStream(nn.Module):
         self.loudness.reset()
         self.pitch.reset()
         self.smoothed.reset()
+        self.notes.reset()
         self.latent.reset()
         self.f0.reset()
         self.silent.reset()
+        self.note_raw.reset()
+        self.note_given = 0
 
     def _analyse(self, samples: torch.Tensor):
         """Normalised log magnitude (1, n_freq, T) and linear magnitude of the
@@ -161,15 +177,35 @@ class ControlStream(nn.Module):
         return values, linear.clamp_min(0)
 
     def _features(self, magnitude: torch.Tensor):
-        """Pitch feature, relative loudness and f0 of each frame (1, 1, T)."""
+        """Pitch feature, relative loudness, f0 and periodicity of each frame
+        (1, 1, T)."""
         compressed = torch.log1p(magnitude / self.compression)
-        f0, _ = pick_f0(self.salience @ compressed, compressed, self.fmin)
+        f0, periodicity = pick_f0(self.salience @ compressed, compressed, self.fmin)
         loud = scaled_loudness(magnitude)[:, None]
         pitch = torch.log2(f0 / 440.0)[:, None]
         intercept, slope, spread = self.loudness_line[0], self.loudness_line[1], (
             self.loudness_line[2])
         relative = (loud - (intercept + slope * pitch)) / spread
-        return pitch, relative, f0[:, None]
+        return pitch, relative, f0[:, None], periodicity[:, None]
+
+    def _notes(self, pitch: torch.Tensor, periodicity: torch.Tensor):
+        """Where each frame sits in its note (1, note_rows, T), as
+        TimbreVAE's, for the frames whose later frames have come in."""
+        if self.note_rows == 0:
+            return pitch.new_zeros(1, 0, pitch.shape[-1])
+        waiting = self.note_raw.push(torch.cat([pitch, periodicity], dim=1))
+        ready = waiting - self.note_given - self.note_lookahead
+        if ready <= 0:
+            return pitch.new_zeros(1, self.note_rows, 0)
+        raw = self.note_raw.frames
+        rows = note_position(raw[:, 0], raw[:, 1], self.note_frames, self.note_ahead)
+        out = rows[:, :, self.note_given:self.note_given + ready]
+        # Frames further back than note_frames + 1 no longer reach any frame
+        # to come; the counts are capped below them.
+        given = self.note_given + ready
+        self.note_given = min(given, self.note_kept)
+        self.note_raw.pop(given - self.note_given)
+        return out
 
     def _smooth(self, relative: torch.Tensor):
         """Moving average of the relative loudness, as TimbreVAE's, with its
@@ -195,16 +231,20 @@ class ControlStream(nn.Module):
 
     def forward(self, samples: torch.Tensor):
         values, magnitude = self._analyse(samples)
-        pitch, relative, f0 = self._features(magnitude)
+        pitch, relative, f0, periodicity = self._features(magnitude)
         log_mag = values.double() * self.scale[:, None] + self.mean[:, None]
         silent = (log_mag < self.silent_floor).all(dim=-2, keepdim=True)
         self.f0.push(f0)
         self.silent.push(silent.float())
         self.pitch.push(pitch)
         self.smoothed.push(self._smooth(relative))
+        self.notes.push(self._notes(pitch, periodicity))
         self.latent.push(self._encode(values))
         ready = min(self.pitch.size(), self.smoothed.size(), self.latent.size())
+        if self.note_rows > 0:
+            ready = min(ready, self.notes.size())
         inputs = torch.cat([self.pitch.pop(ready), self.smoothed.pop(ready),
+                            self.notes.pop(ready),
                             self.latent_weight * self.latent.pop(ready)], dim=1)
         controls = self.decoder(inputs, self.film)
         count = controls.shape[-1]
@@ -214,12 +254,21 @@ class ControlStream(nn.Module):
         return self.f0.pop(count)[0], controls
 
 
+def note_lookahead(model):
+    """Frames after a frame that where it sits in its note reads."""
+    if model.causal or model.note_frames == 0:
+        return 0
+    return int(model.note_frames) + 1
+
+
 def lag_frames(model):
     """Frames after frame ``n`` that its controls read: the decoder's
-    lookahead on top of that of its inputs (latent and loudness average)."""
+    lookahead on top of that of its inputs (latent, loudness average and the
+    note's position)."""
     def lookahead(field):
         return 0 if model.causal else context_frames(field)
 
     encoder = max(lookahead(e.receptive_field) for e in model.encoder_)
     return lookahead(model.decoder_.receptive_field) + max(
-        encoder, smoothing_pads(LOUDNESS_CONTEXT, model.causal)[1])
+        encoder, smoothing_pads(LOUDNESS_CONTEXT, model.causal)[1],
+        note_lookahead(model))

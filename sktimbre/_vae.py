@@ -6,7 +6,6 @@ import torch
 from torch.nn import functional as F
 
 from ._base import BaseTimbreModel
-from ._features import FEATURE_CONTEXT, LOUDNESS_CONTEXT
 from ._nn import (
     ConvEncoder,
     FiLMDecoder,
@@ -14,7 +13,6 @@ from ._nn import (
     GradientReversal,
     HarmonicRenderer,
     TimbreCode,
-    context_frames,
     kl_divergence,
 )
 from ._sklearn_compat import Interval, StrOptions
@@ -23,14 +21,14 @@ from ._training import fixed_crops
 from ._vae_alpha import AlphaBlendMixin
 from ._vae_audio import AdditiveAudioMixin
 from ._vae_diagnostics import measure_fit
-from ._vae_loudness import init_synth_levels, loudness_stats, relative_loudness
+from ._vae_inputs import DecoderInputsMixin, n_decoder_features
+from ._vae_loudness import init_synth_levels, loudness_stats
 from ._vae_stream import StreamMixin
 
 __all__ = ["TimbreVAE"]
 
-# Pitch and smoothed loudness; see TimbreVAE._decoder_inputs.
-_N_DECODER_FEATURES = 2
-class TimbreVAE(AlphaBlendMixin, AdditiveAudioMixin, StreamMixin, BaseTimbreModel):
+class TimbreVAE(DecoderInputsMixin, AlphaBlendMixin, AdditiveAudioMixin, StreamMixin,
+                BaseTimbreModel):
     """Conditional VAE that renders music in a timbre between two instruments.
 
     An encoder maps spectrogram frames to a small per-frame content latent;
@@ -84,6 +82,15 @@ class TimbreVAE(AlphaBlendMixin, AdditiveAudioMixin, StreamMixin, BaseTimbreMode
         decoder reads of the source instrument's own playing; without it,
         alpha 0.5 from a violin piece and from a flute piece with the same
         notes is rendered from the same inputs.
+    note_frames : int, default=32
+        The decoder is told, per frame, whether it sounds, the frames since
+        its note began and (unless ``causal``) the frames until it ends, each
+        counted up to ``note_frames`` (32 frames, about 0.37 s at the default
+        hop), so that a conversion attacks and decays as the target
+        instrument plays a note rather than as the input's did. A note
+        begins at a pitch jump or after silence, which do not depend on who
+        plays it. Conversion and streaming then read ``note_frames + 1``
+        frames ahead. 0 turns it off.
     synthesis : {"additive", "griffinlim"}, default="griffinlim"
         How audio is made from a conversion. ``"additive"`` plays the
         synthesiser's controls (the input's f0, the decoded harmonic
@@ -119,11 +126,13 @@ class TimbreVAE(AlphaBlendMixin, AdditiveAudioMixin, StreamMixin, BaseTimbreMode
         Bands of the synthesiser's noise envelope.
     causal : bool, default=False
         Networks whose output frame reads no later frame (convolutions padded
-        on the left only, loudness averaged over the frames before), for a
-        low-latency :meth:`stream`: its algorithmic latency drops from about
-        325 ms to about 35 ms at the default spectrogram settings (half an
-        STFT window of lookahead and the synthesiser's own), at a cost in
-        quality measured in docs/benchmarks.md.
+        on the left only, loudness averaged over the frames before, a note's
+        position without the frames until it ends), for a low-latency
+        :meth:`stream`: its algorithmic latency drops from about 600 ms
+        (325 ms with ``note_frames=0``) to about 35 ms at the default
+        spectrogram settings (half an STFT window of lookahead and the
+        synthesiser's own), at a cost in quality measured in
+        docs/benchmarks.md.
     alpha : float in [0, 1], default=0.5
         Timbre ``transform`` renders when called without ``alpha``.
     spectrogram : SpectrogramTransformer, optional
@@ -241,6 +250,7 @@ class TimbreVAE(AlphaBlendMixin, AdditiveAudioMixin, StreamMixin, BaseTimbreMode
         "lambda_alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "keep_detail": [Interval(numbers.Real, 0, 1, closed="both")],
         "latent_dropout": [Interval(numbers.Real, 0, 1, closed="both")],
+        "note_frames": [Interval(numbers.Integral, 0, None, closed="left")],
         "calibrate_alpha": CALIBRATE_ALPHA_CONSTRAINT,
         "hidden": [Interval(numbers.Integral, 4, None, closed="left")],
         "n_harmonics": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -250,7 +260,7 @@ class TimbreVAE(AlphaBlendMixin, AdditiveAudioMixin, StreamMixin, BaseTimbreMode
 
     # Files and pickles of models made before these parameters existed were
     # made as these values make them.
-    _params_of_older_files = {"latent_dropout": 0.0}
+    _params_of_older_files = {"latent_dropout": 0.0, "note_frames": 0}
 
     def __init__(
         self,
@@ -262,6 +272,7 @@ class TimbreVAE(AlphaBlendMixin, AdditiveAudioMixin, StreamMixin, BaseTimbreMode
         lambda_alpha=0.05,
         keep_detail=1.0,
         latent_dropout=0.5,
+        note_frames=32,
         synthesis="griffinlim",
         calibrate_alpha=False,
         hidden=128,
@@ -293,6 +304,7 @@ class TimbreVAE(AlphaBlendMixin, AdditiveAudioMixin, StreamMixin, BaseTimbreMode
         self.lambda_alpha = lambda_alpha
         self.keep_detail = keep_detail
         self.latent_dropout = latent_dropout
+        self.note_frames = note_frames
         self.synthesis = synthesis
         self.calibrate_alpha = calibrate_alpha
         self.hidden = hidden
@@ -329,7 +341,7 @@ class TimbreVAE(AlphaBlendMixin, AdditiveAudioMixin, StreamMixin, BaseTimbreMode
         code_dim = 16
         self.code_ = TimbreCode(code_dim)
         self.decoder_ = FiLMDecoder(
-            _N_DECODER_FEATURES + self.latent_dim,
+            n_decoder_features(self) + self.latent_dim,
             self.hidden,
             code_dim,
             self.n_harmonics + self.n_noise_bands,
@@ -364,27 +376,6 @@ class TimbreVAE(AlphaBlendMixin, AdditiveAudioMixin, StreamMixin, BaseTimbreMode
             (1 - weight) * mean_a + weight * mean_b,
             (1 - weight) * log_var_a + weight * log_var_b,
         )
-
-    def _decoder_inputs(self, z, features, source):
-        """What the decoder reads besides the code: pitch, the loudness
-        contour relative to the source instrument's own, smoothed, and the
-        latent.
-
-        The decoder must not be able to tell the source instrument from what
-        it reads, or alpha 0.5 from a violin and from a flute are two voices.
-        Measured on paired pieces, the loudness contour told it most: each
-        instrument has its own level, its own loudness across its register
-        (up to 10 dB per octave apart) and its own attack. So loudness is
-        read relative to what the source instrument (``source``, 0 for A and
-        1 for B, in between for a blend) plays at that pitch, in units of its
-        spread, and smoothed over about 0.1 s, which keeps the phrasing and
-        drops the attack; periodicity and onsets, which differ between a bow
-        and a breath, are not read at all.
-        """
-        pitch = features[:, 0:1]
-        loudness = relative_loudness(features, self.decoder_.loudness_stats, source,
-                                     self.causal)
-        return torch.cat([pitch, loudness, z], dim=1)
 
     def _decode(self, z, features, f0, alpha, source=None):
         """Synthesiser output at ``alpha`` for content read from a clip of
@@ -459,18 +450,6 @@ class TimbreVAE(AlphaBlendMixin, AdditiveAudioMixin, StreamMixin, BaseTimbreMode
         batches = loop.valid_batches or fixed_crops(train, loop.crop)
         measure_fit(self, batches, loop.n_steps)
         self._space_alpha(train)
-
-    def _conversion_margin(self):
-        # The decoder reads latents and content features around each frame;
-        # a latent reads the spectrogram around its own frame. Causal
-        # networks read all of their receptive field before the frame.
-        def context(field):
-            return field - 1 if self.causal else context_frames(field)
-
-        encoder = max(context(e.receptive_field) for e in self.encoder_)
-        loudness = LOUDNESS_CONTEXT * (2 if self.causal else 1)
-        return context(self.decoder_.receptive_field) + max(
-            encoder, FEATURE_CONTEXT + loudness)
 
     def _convert_chunk(self, chunk, source_alpha, target_alpha):
         # Only the alpha asked for is spaced: the source's is the domain

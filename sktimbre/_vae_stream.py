@@ -46,7 +46,7 @@ class StreamMixin:
         >>> vae = TimbreVAE(hidden=16, max_epochs=1, random_state=0).fit(A, B)
         >>> streamer = vae.stream(block_size=256, alpha=1.0, source="A")
         >>> blocks = [streamer.process(A[0][i:i + 256]) for i in range(0, 22016, 256)]
-        >>> streamer.lookahead_samples  # 25 network frames, STFT and synthesiser
-        7168
+        >>> streamer.lookahead_samples  # 49 frames (notes, decoder), STFT, synthesiser
+        13312
         """
         return make_streamer(self, block_size=block_size, alpha=alpha, source=source)

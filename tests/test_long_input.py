@@ -65,8 +65,10 @@ def test_vae_converts_in_chunks_without_seams():
         whole = vae.transform(S, alpha=alpha)
         chunked = _copy_fitted(vae, chunk_frames=16).transform(S, alpha=alpha)
         assert np.abs(chunked - whole).max() <= 1e-5
-    # Encoder 9 frames, decoder 16: what the networks read, and no more.
-    assert vae._conversion_margin() == 25
+    # Decoder 16 frames, on top of the note's position (33), which reads
+    # further than the encoder (9): what conversion reads, and no more.
+    assert vae._conversion_margin() == 49
+    assert _copy_fitted(vae, note_frames=0)._conversion_margin() == 25
 
 
 def test_deeper_generators_are_refused():

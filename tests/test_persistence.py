@@ -440,20 +440,26 @@ def test_weights_that_the_safetensors_module_would_read_are_checked_first(
 
 
 def test_files_and_pickles_from_before_a_parameter_keep_their_behaviour(pair, tmp_path):
-    # latent_dropout came later: a model saved without it was made, and
-    # converts, as latent_dropout=0 does, whatever today's default.
+    # latent_dropout and note_frames came later: a model saved without them
+    # was made, and converts, as latent_dropout=0 and note_frames=0 do,
+    # whatever today's defaults.
     from sktimbre import TimbreVAE
 
     a, b = pair
-    model = tiny(TimbreVAE, latent_dropout=0.0).fit(a, b)
+    model = tiny(TimbreVAE, latent_dropout=0.0, note_frames=0).fit(a, b)
     path = model.save(tmp_path / "now.skt")
-    older = _with_json(path, tmp_path / "older.skt", "params.json",
-                       lambda params: params.pop("latent_dropout"))
-    assert TimbreVAE.load(older).latent_dropout == 0.0
+
+    def drop_new(params):
+        params.pop("latent_dropout")
+        params.pop("note_frames")
+
+    older = _with_json(path, tmp_path / "older.skt", "params.json", drop_new)
+    loaded = TimbreVAE.load(older)
+    assert (loaded.latent_dropout, loaded.note_frames) == (0.0, 0)
     state = model.__getstate__()
-    del state["latent_dropout"]
+    del state["latent_dropout"], state["note_frames"]
     unpickled = TimbreVAE.__new__(TimbreVAE)
     unpickled.__setstate__(state)
-    assert unpickled.latent_dropout == 0.0
+    assert (unpickled.latent_dropout, unpickled.note_frames) == (0.0, 0)
     assert np.array_equal(unpickled.transform(a[0], alpha=1.0),
                           model.transform(a[0], alpha=1.0))

@@ -92,11 +92,17 @@ def test_causal_stream_is_low_latency_and_exact(causal_vae, pair, block_size):
                          streamer.lookahead_samples)
 
 
-def test_latency_is_lookahead_plus_one_block(vae):
-    # 25 frames of network and loudness lookahead (decoder 16, encoder 9),
-    # half an STFT window, the synthesiser's half window, less the hop that
-    # a block boundary on a frame boundary saves.
+def test_latency_is_lookahead_plus_one_block(vae, pair):
+    # 49 frames of lookahead (the decoder's 16 on top of the note's
+    # position, 33, which reads further than the encoder, 9), half an STFT
+    # window, the synthesiser's half window, less the hop that a block
+    # boundary on a frame boundary saves.
     assert vae.stream(block_size=512, source="A").lookahead_samples == (
+        49 * 256 + 512 + 512 - 256)
+    # Without it, the encoder's 9 frames and the decoder's 16.
+    without_notes = tiny(TimbreVAE, synthesis="additive", keep_detail=0.0,
+                         note_frames=0).fit(*pair)
+    assert without_notes.stream(block_size=512, source="A").lookahead_samples == (
         25 * 256 + 512 + 512 - 256)
     streamer = vae.stream(block_size=2048, source="A")
     assert streamer.latency_samples == streamer.lookahead_samples + 2048
@@ -143,8 +149,9 @@ def test_reset_restores_the_initial_state(vae, pair):
 
 
 def test_alpha_set_between_blocks(vae, pair):
-    piece = _piece(pair, 10240)
     direct = vae.stream(block_size=512, alpha=0.3, source="A")
+    # Long enough to come out of the stream's delay.
+    piece = _piece(pair, direct.lookahead_samples + 10240)
     switched = vae.stream(block_size=512, alpha=0.9, source="A")
     switched.alpha = 0.3
     np.testing.assert_allclose(_streamed(switched, piece), _streamed(direct, piece),
