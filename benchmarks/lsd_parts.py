@@ -1,7 +1,8 @@
 """Where a TimbreVAE conversion's distance to the target lies, per source.
 
-The default pipeline (``random_state=0``) is fitted on a source's training
-clips, or loaded from ``--models`` where an earlier run saved it, and its
+The default pipeline (``random_state=0``, with any ``--param`` given) is
+fitted on a source's training clips, or loaded from ``--models`` where an
+earlier run saved it, and its
 full conversions of the held-out pieces (violin to flute at alpha 1, flute to
 violin at alpha 0) are compared with the target instrument's rendering of
 the same notes. The LSD (``sktimbre.metrics.log_spectral_distance``: the
@@ -24,7 +25,7 @@ the noise's median) added to the render in power or kept where the input is
 at that floor.
 
     python benchmarks/lsd_parts.py --source csound-recorded timgm6mb-recorded \\
-        [--models /tmp/models]
+        [--models /tmp/models] [--param note_frames=0]
 
 Prints one JSON line per source and direction; writes nothing to docs/.
 """
@@ -39,6 +40,7 @@ import torch
 from quality import SOURCES
 from scipy.ndimage import uniform_filter1d
 from sklearn.pipeline import Pipeline
+from variants import parameter
 
 from sktimbre import SpectrogramTransformer, TimbreVAE, convert
 from sktimbre._audio_metrics import frame_rms_mean, power_db
@@ -46,12 +48,12 @@ from sktimbre.datasets import load_default
 from sktimbre.metrics import log_spectral_distance
 
 
-def fitted(source, data, models):
+def fitted(source, data, models, params):
     path = Path(models) / f"{source}.joblib" if models else None
     if path is not None and path.exists():
         return joblib.load(path)
     pipe = Pipeline([("spec", SpectrogramTransformer()),
-                     ("model", TimbreVAE(random_state=0))])
+                     ("model", TimbreVAE(random_state=0, **params))])
     pipe.fit(data.violin, data.flute)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -111,10 +113,10 @@ def level_matched(inputs, outputs):
     }
 
 
-def measure(source, models):
+def measure(source, models, params):
     name, room = SOURCES[source]
     data = load_default(source=name, room=room)
-    pipe = fitted(source, data, models)
+    pipe = fitted(source, data, models, params)
     sides = {"violin to flute": (data.test_violin, data.test_flute, 1.0),
              "flute to violin": (data.test_flute, data.test_violin, 0.0)}
     for direction, (inputs, targets, alpha) in sides.items():
@@ -136,9 +138,11 @@ def main():
     parser.add_argument("--source", nargs="+", default=["timgm6mb"],
                         choices=list(SOURCES))
     parser.add_argument("--models", help="folder to keep the fitted pipelines in")
+    parser.add_argument("--param", action="append", type=parameter, default=[],
+                        help="a TimbreVAE parameter, name=value")
     args = parser.parse_args()
     for source in args.source:
-        measure(source, args.models)
+        measure(source, args.models, dict(args.param))
 
 
 if __name__ == "__main__":

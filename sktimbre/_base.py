@@ -175,7 +175,9 @@ class BaseTimbreModel(ConversionMixin, StorageMixin, BaseEstimator):
         train, valid = self._split_validation(clips)
         self.n_clips_ = (len(specs_a), len(specs_b))
         self.n_frames_seen_ = sum(c.n_frames for c in clips)
-        with torch.random.fork_rng(devices=[]):
+        # Training needs gradients even where the caller turned them off
+        # (a fit inside torch.no_grad(), as in an evaluation script).
+        with torch.random.fork_rng(devices=[]), torch.enable_grad():
             if warm:
                 # Continue the random streams and the weights where the last
                 # fit stopped, so a resumed fit equals an uninterrupted one.

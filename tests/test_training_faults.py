@@ -203,3 +203,15 @@ def test_fit_leaves_the_global_random_state_alone(pair):
     torch.manual_seed(123)
     tiny(TIMBRE_MODELS[0], warm_start=True).fit(a, b).fit(a, b)
     assert torch.equal(torch.rand(3), expected)
+
+
+@MODELS
+def test_fit_inside_no_grad_trains(cls, pair):
+    # An evaluation script may hold gradients off around a refit; training
+    # turns them back on for itself, and the fit equals one outside.
+    a, b = pair
+    with torch.no_grad():
+        inside = tiny(cls, random_state=0).fit(a, b)
+        assert not torch.is_grad_enabled()
+    outside = tiny(cls, random_state=0).fit(a, b)
+    assert same_weights(weights(inside), weights(outside))
