@@ -27,7 +27,7 @@ from ._features import (
     smoothing_pads,
 )
 from ._nn import context_frames
-from ._notes import note_position, note_rows
+from ._notes import counted_frames, note_position, note_rows
 from ._spectrogram import AMIN
 from ._synth import padded_hann
 from ._vae_audio import SILENT_LOG, latent_weight
@@ -113,14 +113,14 @@ class ControlStream(nn.Module):
         self.loudness = FrameQueue(1)
         self.pitch = FrameQueue(1)
         self.smoothed = FrameQueue(1)
-        self.notes = FrameQueue(note_rows(int(model.note_frames), bool(model.causal)))
+        self.notes = FrameQueue(note_rows(counted_frames(model), bool(model.causal)))
         self.latent = FrameQueue(model.latent_dim)
         self.f0 = FrameQueue(1)
         self.silent = FrameQueue(1)
         # Where each frame sits in its note reads note_frames + 1 frames
         # before it, kept here once given out, and as many after it unless
         # the networks are causal.
-        self.note_frames = int(model.note_frames)
+        self.note_frames = counted_frames(model)
         self.note_ahead = not bool(model.causal)
         self.note_rows = note_rows(self.note_frames, bool(model.causal))
         self.note_lookahead = note_lookahead(model)
@@ -256,9 +256,10 @@ class ControlStream(nn.Module):
 
 def note_lookahead(model):
     """Frames after a frame that where it sits in its note reads."""
-    if model.causal or model.note_frames == 0:
+    frames = counted_frames(model)
+    if model.causal or frames == 0:
         return 0
-    return int(model.note_frames) + 1
+    return frames + 1
 
 
 def lag_frames(model):

@@ -14,7 +14,7 @@ import math
 
 import torch
 
-__all__ = ["note_position", "note_rows", "VOICED_PERIODICITY"]
+__all__ = ["note_position", "note_rows", "counted_frames", "VOICED_PERIODICITY"]
 
 # A frame sounds when its periodicity (see harmonic_f0) is above this, as the
 # judged-alpha and level terms count it.
@@ -23,6 +23,22 @@ VOICED_PERIODICITY = 0.05
 # octaves) starts a note; vibrato moves the pitch by a fraction of that per
 # frame.
 NOTE_JUMP = 0.5 / 12
+
+
+# What note_frames="auto" counts up to: 32 frames (about 0.37 s at the
+# default hop) for networks that read later frames. Causal networks count
+# nothing: measured on csound and timgm6mb, the count since the note began
+# made their flute-to-violin conversions 1.1 dB further on csound and
+# widened timgm6mb's blend gap by 1.0 dB (docs/design.md).
+AUTO_NOTE_FRAMES = 32
+
+
+def counted_frames(model):
+    """The cap of a TimbreVAE's note counts: ``note_frames``, with "auto"
+    resolved by whether its networks are causal; 0 when it counts none."""
+    if model.note_frames == "auto":
+        return 0 if model.causal else AUTO_NOTE_FRAMES
+    return int(model.note_frames)
 
 
 def note_rows(frames, causal):

@@ -82,15 +82,16 @@ class TimbreVAE(DecoderInputsMixin, AlphaBlendMixin, AdditiveAudioMixin, StreamM
         decoder reads of the source instrument's own playing; without it,
         alpha 0.5 from a violin piece and from a flute piece with the same
         notes is rendered from the same inputs.
-    note_frames : int, default=32
+    note_frames : int or "auto", default="auto"
         The decoder is told, per frame, whether it sounds, the frames since
         its note began and (unless ``causal``) the frames until it ends, each
-        counted up to ``note_frames`` (32 frames, about 0.37 s at the default
-        hop), so that a conversion attacks and decays as the target
-        instrument plays a note rather than as the input's did. A note
-        begins at a pitch jump or after silence, which do not depend on who
-        plays it. Conversion and streaming then read ``note_frames + 1``
-        frames ahead. 0 turns it off.
+        counted up to ``note_frames``, so that a conversion attacks and
+        decays as the target instrument plays a note rather than as the
+        input's did. A note begins at a pitch jump or after silence, which do
+        not depend on who plays it. Conversion and streaming then read
+        ``note_frames + 1`` frames ahead. ``"auto"`` is 32 (about 0.37 s at
+        the default hop), or 0 with ``causal`` networks, where counting made
+        the conversions worse (docs/design.md); 0 turns it off.
     synthesis : {"additive", "griffinlim"}, default="griffinlim"
         How audio is made from a conversion. ``"additive"`` plays the
         synthesiser's controls (the input's f0, the decoded harmonic
@@ -126,10 +127,10 @@ class TimbreVAE(DecoderInputsMixin, AlphaBlendMixin, AdditiveAudioMixin, StreamM
         Bands of the synthesiser's noise envelope.
     causal : bool, default=False
         Networks whose output frame reads no later frame (convolutions padded
-        on the left only, loudness averaged over the frames before, a note's
-        position without the frames until it ends), for a low-latency
-        :meth:`stream`: its algorithmic latency drops from about 600 ms
-        (325 ms with ``note_frames=0``) to about 35 ms at the default
+        on the left only, loudness averaged over the frames before, no note
+        counts by default), for a low-latency :meth:`stream`: its
+        algorithmic latency drops from about 600 ms (325 ms with
+        ``note_frames=0``) to about 35 ms at the default
         spectrogram settings (half an STFT window of lookahead and the
         synthesiser's own), at a cost in quality measured in
         docs/benchmarks.md.
@@ -250,7 +251,8 @@ class TimbreVAE(DecoderInputsMixin, AlphaBlendMixin, AdditiveAudioMixin, StreamM
         "lambda_alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "keep_detail": [Interval(numbers.Real, 0, 1, closed="both")],
         "latent_dropout": [Interval(numbers.Real, 0, 1, closed="both")],
-        "note_frames": [Interval(numbers.Integral, 0, None, closed="left")],
+        "note_frames": [Interval(numbers.Integral, 0, None, closed="left"),
+                        StrOptions({"auto"})],
         "calibrate_alpha": CALIBRATE_ALPHA_CONSTRAINT,
         "hidden": [Interval(numbers.Integral, 4, None, closed="left")],
         "n_harmonics": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -272,7 +274,7 @@ class TimbreVAE(DecoderInputsMixin, AlphaBlendMixin, AdditiveAudioMixin, StreamM
         lambda_alpha=0.05,
         keep_detail=1.0,
         latent_dropout=0.5,
-        note_frames=32,
+        note_frames="auto",
         synthesis="griffinlim",
         calibrate_alpha=False,
         hidden=128,

@@ -5,7 +5,7 @@ import torch
 
 from ._features import FEATURE_CONTEXT, LOUDNESS_CONTEXT
 from ._nn import context_frames
-from ._notes import note_position, note_rows
+from ._notes import counted_frames, note_position, note_rows
 from ._vae_loudness import relative_loudness
 
 __all__ = ["DecoderInputsMixin", "n_decoder_features"]
@@ -14,7 +14,7 @@ __all__ = ["DecoderInputsMixin", "n_decoder_features"]
 def n_decoder_features(model):
     """Rows of :meth:`DecoderInputsMixin._decoder_inputs` before the latent:
     pitch, relative loudness and the note's position."""
-    return 2 + note_rows(model.note_frames, model.causal)
+    return 2 + note_rows(counted_frames(model), model.causal)
 
 
 class DecoderInputsMixin:
@@ -45,9 +45,10 @@ class DecoderInputsMixin:
         loudness = relative_loudness(features, self.decoder_.loudness_stats, source,
                                      self.causal)
         rows = [pitch, loudness]
-        if self.note_frames > 0:
-            rows.append(note_position(features[:, 0], features[:, 1],
-                                      self.note_frames, not self.causal))
+        frames = counted_frames(self)
+        if frames > 0:
+            rows.append(note_position(features[:, 0], features[:, 1], frames,
+                                      not self.causal))
         return torch.cat([*rows, z], dim=1)
 
     def _conversion_margin(self):
@@ -61,6 +62,7 @@ class DecoderInputsMixin:
         loudness = LOUDNESS_CONTEXT * (2 if self.causal else 1)
         # A note's position reads note_frames + 1 frames on the side it
         # counts, both sides unless causal.
-        notes = self.note_frames + 1 if self.note_frames > 0 else 0
+        frames = counted_frames(self)
+        notes = frames + 1 if frames > 0 else 0
         return context(self.decoder_.receptive_field) + max(
             encoder, FEATURE_CONTEXT + loudness, notes)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from sktimbre._notes import note_position, note_rows
+from sktimbre import TimbreVAE
+from sktimbre._notes import counted_frames, note_position, note_rows
 
 
 def _counts(rows, frames):
@@ -78,3 +79,10 @@ def test_position_compiles_for_a_stream():
     pitch, periodicity = _melody()
     torch.testing.assert_close(scripted(pitch, periodicity, 8, True),
                                note_position(pitch, periodicity, 8, True))
+
+
+def test_auto_counts_for_networks_that_read_ahead_only():
+    assert counted_frames(TimbreVAE()) == 32
+    assert counted_frames(TimbreVAE(causal=True)) == 0
+    assert counted_frames(TimbreVAE(causal=True, note_frames=8)) == 8
+    assert counted_frames(TimbreVAE(note_frames=0)) == 0
