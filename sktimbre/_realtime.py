@@ -204,7 +204,7 @@ class Streamer:
     >>> streamer.process(A[0][:512]).shape
     (512,)
     >>> round(streamer.latency_ms)
-    348
+    627
     """
 
     def __init__(self, module):

@@ -36,10 +36,11 @@ class DecoderInputsMixin:
         1 for B, in between for a blend) plays at that pitch, in units of its
         spread, and smoothed over about 0.1 s, which keeps the phrasing and
         drops the attack; periodicity and onsets, which differ between a bow
-        and a breath, are not read at all. Where each frame sits in its note
-        (:func:`~sktimbre._notes.note_position`, ``note_frames``) is the
-        same whoever plays the notes, and lets the decoder play its own
-        instrument's attack and decay.
+        and a breath, are not read as such. Where each frame sits in its
+        note (:func:`~sktimbre._notes.note_position`, ``note_frames``: whether
+        it sounds, by a low periodicity threshold, and how far it is from
+        the note's start and end) is the same whoever plays the notes, and
+        lets the decoder play its own instrument's attack and decay.
         """
         pitch = features[:, 0:1]
         loudness = relative_loudness(features, self.decoder_.loudness_stats, source,
