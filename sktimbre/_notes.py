@@ -16,8 +16,8 @@ import torch
 
 __all__ = ["note_position", "note_rows", "counted_frames", "VOICED_PERIODICITY"]
 
-# A frame sounds when its periodicity (see harmonic_f0) is above this, as the
-# judged-alpha and level terms count it.
+# A frame sounds when its periodicity (see harmonic_f0) is above this: for
+# the note counts and for the TimbreVAE's judged-alpha and level terms.
 VOICED_PERIODICITY = 0.05
 # A pitch change between neighbouring frames larger than half a semitone (in
 # octaves) starts a note; vibrato moves the pitch by a fraction of that per

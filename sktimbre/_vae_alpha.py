@@ -8,6 +8,7 @@ from torch.nn import functional as F
 from ._alpha_spacing import even_steps, judge_conversions, position, unspaced
 from ._frozen import frozen
 from ._nn import frame_loudness
+from ._notes import VOICED_PERIODICITY
 from ._spacing_judge import spacing_judge
 from ._vae_loudness import conversion_level_error, level_outside_ends
 
@@ -57,7 +58,7 @@ class AlphaBlendMixin:
         with frozen(judge):
             logits = judge(rendered)
         # Silent frames carry no timbre to judge.
-        voiced = (batch.features[:, 1] > 0.05).to(logits.dtype)
+        voiced = (batch.features[:, 1] > VOICED_PERIODICITY).to(logits.dtype)
         target = alpha[:, None].expand_as(logits)
         frame_loss = F.binary_cross_entropy_with_logits(logits, target,
                                                         reduction="none")

@@ -9,6 +9,7 @@ from torch.nn import functional as F
 
 from ._features import LOUDNESS_CONTEXT, smooth_loudness
 from ._nn import init_output_bias
+from ._notes import VOICED_PERIODICITY
 from ._spectrogram_rows import AMIN
 
 # A render between the two instruments may stray this many nepers (about
@@ -111,7 +112,7 @@ def conversion_level_error(own, other, features, stats, domain):
     # Loudness features are (dB - 40) / 30; levels are in nepers.
     shift = (expected_other + relative * spread_other - loud) * _NEPERS_PER_UNIT
     error = F.relu((other - (own + shift)).abs() - LEVEL_SLACK)
-    sounding = (features[:, 1] > 0.05).to(error.dtype)
+    sounding = (features[:, 1] > VOICED_PERIODICITY).to(error.dtype)
     return (error * sounding).sum() / sounding.sum().clamp_min(1.0)
 
 
