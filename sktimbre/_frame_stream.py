@@ -113,7 +113,6 @@ class ControlStream(nn.Module):
         self.loudness = FrameQueue(1)
         self.pitch = FrameQueue(1)
         self.smoothed = FrameQueue(1)
-        self.notes = FrameQueue(note_rows(counted_frames(model), bool(model.causal)))
         self.latent = FrameQueue(model.latent_dim)
         self.f0 = FrameQueue(1)
         self.silent = FrameQueue(1)
@@ -123,6 +122,7 @@ class ControlStream(nn.Module):
         self.note_frames = counted_frames(model)
         self.note_ahead = not bool(model.causal)
         self.note_rows = note_rows(self.note_frames, bool(model.causal))
+        self.notes = FrameQueue(self.note_rows)
         self.note_lookahead = note_lookahead(model)
         self.note_kept = self.note_frames + 1
         self.note_raw = FrameQueue(2)
@@ -240,9 +240,9 @@ class ControlStream(nn.Module):
         self.smoothed.push(self._smooth(relative))
         self.notes.push(self._notes(pitch, periodicity))
         self.latent.push(self._encode(values))
-        ready = min(self.pitch.size(), self.smoothed.size(), self.latent.size())
-        if self.note_rows > 0:
-            ready = min(ready, self.notes.size())
+        # Without note counts, _notes gives every frame at once (no rows).
+        ready = min(self.pitch.size(), self.smoothed.size(), self.latent.size(),
+                    self.notes.size())
         inputs = torch.cat([self.pitch.pop(ready), self.smoothed.pop(ready),
                             self.notes.pop(ready),
                             self.latent_weight * self.latent.pop(ready)], dim=1)
