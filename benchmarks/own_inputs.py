@@ -36,6 +36,7 @@ from sklearn.pipeline import Pipeline
 from variants import parameter
 
 from sktimbre import SpectrogramTransformer, TimbreVAE, convert
+from sktimbre._audio_metrics import frame_rms_mean
 from sktimbre.datasets import load_default
 from sktimbre.metrics import log_spectral_distance
 
@@ -58,8 +59,7 @@ def distance(transformer, target, rendered):
     rendered_db = transformer.denormalise(rendered) * DB
     level = target_db.max(0).values
     sounding = level > level.max() - 50
-    difference = (target_db - rendered_db)[:, sounding]
-    return float(difference.pow(2).mean(0).sqrt().mean())
+    return frame_rms_mean((target_db - rendered_db)[:, sounding].numpy())
 
 
 @torch.no_grad()
@@ -107,8 +107,7 @@ def audio_lsd(pipe, sr, clips, targets, alpha):
     finally:
         model.set_params(keep_detail=keep)
         del model._latent_weight
-    return round(float(np.mean([log_spectral_distance(t, o, sr=sr)
-                                 for t, o in zip(targets, out)])), 2)
+    return round(log_spectral_distance(targets, out, sr=sr), 2)
 
 
 def main():
