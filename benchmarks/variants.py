@@ -68,6 +68,12 @@ def measure(source, params, random_state=0, lr_decay_epochs=0):
         "p_target": [round(p, 2) for p in p_target(judge, to_flute, to_violin)],
         "fit_s": round(fit_s),
         "level_error_db": round(pipe["model"].history_["conversion_level_error_db"], 2),
+        # Where alpha 0.5 puts the timbre code (0.5 unless calibrate_alpha).
+        "code_at_half": round(float(pipe["model"]._position(0.5)), 3),
+        "p_flute_along_alpha_from_a": [
+            round(p_flute(convert(pipe, violin, alpha=a)), 2) for a in (0.25, 0.75)],
+        "p_flute_along_alpha_from_b": [
+            round(p_flute(convert(pipe, flute, alpha=a)), 2) for a in (0.25, 0.75)],
     }
 
 

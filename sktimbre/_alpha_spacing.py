@@ -43,6 +43,39 @@ def even_steps(judgement):
     return np.interp(POSITIONS, share, POSITIONS)
 
 
+def midpoint_steps(judgement, middle=0.5):
+    """Positions at alpha 0, 0.1, ..., 1 that put alpha 0.5 where
+    ``judgement`` (P(B) at :data:`POSITIONS`, made non-decreasing) first
+    reaches ``middle``, in equal steps on either side of it.
+
+    The ends stay where they are. A judgement that does not rise (by at
+    least ``_MIN_JUDGED_RISE``) gives equal steps; one that is above
+    ``middle`` from the start puts alpha 0.5 at position 0, and one that
+    never reaches it at position 1.
+
+    Examples
+    --------
+    >>> heard = [0.3, 0.5, 0.7, 0.8, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 1.0]
+    >>> float(midpoint_steps(heard)[5])  # alpha 0.5: where one half is heard
+    0.1
+    """
+    judgement = np.asarray(judgement, dtype=np.float64)
+    rise = judgement[-1] - judgement[0]
+    if not np.isfinite(rise) or rise < _MIN_JUDGED_RISE:
+        return POSITIONS.copy()
+    heard = np.maximum.accumulate(judgement)
+    above = np.flatnonzero(heard >= middle)
+    if len(above) == 0:
+        where = 1.0
+    elif above[0] == 0:
+        where = 0.0
+    else:
+        low = above[0] - 1
+        share = (middle - heard[low]) / (heard[low + 1] - heard[low])
+        where = POSITIONS[low] + share * (POSITIONS[low + 1] - POSITIONS[low])
+    return np.round(np.interp(POSITIONS, [0.0, 0.5, 1.0], [0.0, where, 1.0]), 12)
+
+
 def unspaced():
     """``(alpha_curve_, alpha_judgement_)`` of alpha in equal steps, with
     nothing judged."""

@@ -62,14 +62,17 @@ class ControlStream(nn.Module):
     model : TimbreVAE
         Fitted, on a linear-frequency spectrogram.
     target : float
-        The alpha the decoder renders (already spaced by ``alpha_curve_``).
+        The alpha asked for, which weighs the latent.
+    position : float
+        Where ``target`` puts the timbre code (spaced by ``alpha_curve_``).
     source : float
         The source instrument's alpha: 0 for A, 1 for B.
     peak : float
         Scale of the pitch tracker's compression (see :func:`stream_peak`).
     """
 
-    def __init__(self, model, target: float, source: float, peak: float):
+    def __init__(self, model, target: float, position: float, source: float,
+                 peak: float):
         super().__init__()
         transformer = model.spectrogram_
         device = model.device_
@@ -106,7 +109,7 @@ class ControlStream(nn.Module):
         # the latent reads less of it the farther alpha is from the source.
         self.latent_fades = bool(model.latent_dropout > 0)
         self.latent_weight = 1.0
-        self.set_target(float(target))
+        self.set_target(float(target), float(position))
         self.smooth_width = 2 * LOUDNESS_CONTEXT + 1
         self.smooth_left = smoothing_pads(LOUDNESS_CONTEXT, model.causal)[0]
         self.started = False
@@ -130,11 +133,12 @@ class ControlStream(nn.Module):
         self.lag_frames = lag_frames(model)
 
     @torch.jit.export
-    def set_target(self, target: float):
-        """Render at decoder alpha ``target`` from the next frame on."""
+    def set_target(self, target: float, position: float):
+        """Render at alpha ``target``, its code at ``position``, from the next
+        frame on."""
         # A host calls this outside any no_grad block of its own.
         with torch.no_grad():
-            code = self.code(torch.full((1,), target, device=self.film.device))
+            code = self.code(torch.full((1,), position, device=self.film.device))
             self.film = self.decoder.film_of(code)
             self.latent_weight = float(latent_weight(
                 torch.full((1,), self.source, dtype=torch.float64),

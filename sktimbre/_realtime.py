@@ -75,7 +75,8 @@ class BlockConverter(nn.Module):
         self.register_buffer("curve", torch.as_tensor(curve, device=device))
         self.alpha = float(alpha)
         self.rendered_alpha = float(alpha)
-        self.controls = ControlStream(model, self._spaced(alpha), source, peak)
+        self.controls = ControlStream(model, self.alpha, self._spaced(alpha), source,
+                                      peak)
         self.synth = model.synthesiser()
         self.n_harmonics = int(model.n_harmonics)
         self.delay_samples = stream_delay(
@@ -151,7 +152,7 @@ class BlockConverter(nn.Module):
             raise ValueError("alpha=" + str(self.alpha) + " is outside [0, 1]; "
                              "set a value between 0 (domain A) and 1 (domain B).")
         if self.alpha != self.rendered_alpha:
-            self.controls.set_target(self._spaced(self.alpha))
+            self.controls.set_target(self.alpha, self._spaced(self.alpha))
             self.rendered_alpha = self.alpha
         # A host may hand CPU samples to a module moved to a GPU.
         block = block.to(device=self.output.device, dtype=self.output.dtype)

@@ -102,23 +102,26 @@ class TimbreVAE(DecoderInputsMixin, AlphaBlendMixin, AdditiveAudioMixin, StreamM
         ``keep_detail``) use Griffin-Lim either way. Both give the same
         spectrogram; docs/vae.md compares the audio.
     calibrate_alpha : bool or classifier, default=False
-        Space alpha so that the instrument heard moves evenly along it. After
-        training, up to 6 training pieces per instrument (their first 2
-        seconds) are rendered at alpha 0, 0.1, ..., 1 and judged by an
-        :class:`~sktimbre.metrics.InstrumentClassifier` on its ``"legacy"``
-        features (``True``) or by a clone of the classifier given (any
-        estimator with ``fit`` and ``predict_proba`` that takes a list of
-        1-D clips and labels 0 for A and 1 for B), fitted on renders of the
-        training pieces; ``alpha`` then
-        maps to the point where the judged P(instrument B), averaged over
-        both instruments' pieces, has risen by alpha's share of its whole
-        rise (``alpha_curve_``). One spacing serves both instruments, so
-        the same alpha stays one voice. The ends (0 and 1) do not change.
-        It adds some 20-40 seconds to ``fit`` on two CPU cores. Off by
-        default: on the development sources this judge hears the
-        synthesiser's own rendering (without the input's detail) as the
-        flute already at alpha 0.1, and the spacing it makes squeezes alpha
-        0.1-0.9 next to the input (docs/design.md).
+        Put alpha 0.5 where a judge hears the blend half way between the
+        instruments. Alpha 0.5 renders either instrument's piece by the
+        decoder alone (no latent, none of the input's detail); after
+        training, that rendering of up to 6 training pieces per instrument
+        (their first 2 seconds) with the timbre code at 0, 0.1, ..., 1 is
+        judged by an :class:`~sktimbre.metrics.InstrumentClassifier` on its
+        ``"legacy"`` features (``True``) or by a clone of the classifier
+        given (any estimator with ``fit`` and ``predict_proba`` that takes
+        a list of 1-D clips and labels 0 for A and 1 for B), fitted on
+        renders of the training pieces. Alpha 0.5 then puts the code where
+        the judged P(instrument B), averaged over both instruments' pieces,
+        first reaches one half, and the code moves in equal steps on either
+        side (``alpha_curve_``). Only the code is spaced: how much of the
+        input's latent and detail is kept follows the alpha asked for, and
+        the ends (0 and 1) do not change. One spacing serves both
+        instruments. It adds some 20-40 seconds to ``fit`` on two CPU
+        cores. Off by default: on the development sources it moved the
+        judged midpoint toward one half, but the code it chose lies next to
+        the violin's, where a violin piece and a flute piece are rendered
+        further apart (a wider blend gap; docs/design.md).
     hidden : int, default=128
         Channels of the networks.
     n_harmonics : int, default=60
@@ -200,14 +203,15 @@ class TimbreVAE(DecoderInputsMixin, AlphaBlendMixin, AdditiveAudioMixin, StreamM
         ``valid_loss`` is the loss on the held-out clips, NaN when none were
         held out.
     alpha_curve_ : ndarray of shape (2, 11)
-        The alpha the decoder renders at ``alpha`` 0, 0.1, ..., 1; both rows
+        Where the timbre code sits at ``alpha`` 0, 0.1, ..., 1; both rows
         (pieces of A, pieces of B) are the same spacing. Linear when
         ``calibrate_alpha=False``, when the pieces are too short to judge,
         or when the judge heard no change.
     alpha_judgement_ : ndarray of shape (2, 11)
-        The judge's mean P(instrument B) of renders at alpha 0, 0.1, ..., 1
-        from pieces of A (row 0) and of B (row 1), from which
-        ``alpha_curve_`` is made; NaN where nothing was judged.
+        The judge's mean P(instrument B) of the decoder's renders (as alpha
+        0.5 renders them) with the code at 0, 0.1, ..., 1, of pieces of A
+        (row 0) and of B (row 1), from which ``alpha_curve_`` is made; NaN
+        where nothing was judged.
     n_epochs_ : int
     best_epoch_ : int
         The epoch whose weights were kept: the lowest ``valid_loss``, or
@@ -454,15 +458,19 @@ class TimbreVAE(DecoderInputsMixin, AlphaBlendMixin, AdditiveAudioMixin, StreamM
         self._space_alpha(train)
 
     def _convert_chunk(self, chunk, source_alpha, target_alpha):
-        # Only the alpha asked for is spaced: the source's is the domain
-        # classifier's estimate, already on the decoder's own scale.
-        target_alpha = self._position(target_alpha)
+        # Only the code is spaced (alpha_curve_): how much of the input's own
+        # latent and detail is kept follows the alpha asked for, so that at
+        # 0.5 both instruments' pieces reach the decoder alone, whatever the
+        # spacing. The source's alpha is the domain classifier's estimate,
+        # already on the decoder's own scale.
+        position = self._position(target_alpha)
         device = chunk.spec.device
         source = torch.full((1,), source_alpha, device=device)
         target = torch.full((1,), target_alpha, device=device)
         mean, _ = self._encode(chunk.spec, source)
         rendered = self._decode(self._latent_weight(source, target) * mean,
-                                chunk.features, chunk.f0, target, source)
+                                chunk.features, chunk.f0,
+                                torch.full((1,), position, device=device), source)
         # The input's unexplained detail belongs to its own timbre: keep all of
         # it there (exact reconstruction) and fade it out as alpha moves away.
         weight = self._detail_weight(source_alpha, target_alpha)

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ._alpha_spacing import even_steps, judge_conversions, position, unspaced
+from ._alpha_spacing import judge_conversions, midpoint_steps, position, unspaced
 from ._frozen import frozen
 from ._nn import frame_loudness
 from ._notes import VOICED_PERIODICITY
@@ -89,20 +89,44 @@ class AlphaBlendMixin:
         return own_level, other_level, error
 
     def _space_alpha(self, train):
-        """Judge renders of training pieces along alpha; space alpha evenly
-        as heard (``alpha_curve_``)."""
+        """Judge the decoder alone along its code; put alpha 0.5 where it is
+        heard half way between the instruments (``alpha_curve_``)."""
         self.alpha_curve_, self.alpha_judgement_ = unspaced()
         if self.calibrate_alpha is False:
             return
-        # The curve is linear while the renders are made: they are judged at
-        # the alphas the decoder itself renders.
+        # What alpha 0.5 renders from either instrument's piece is the
+        # decoder alone (no latent, none of the input's detail): judged along
+        # its code, that voice is what the spacing places. The ends keep the
+        # input or the full conversion whatever the code's spacing.
         judge = spacing_judge(self.calibrate_alpha, self.spectrogram_.sr)
-        judgement = judge_conversions(self._convert, train, self.spectrogram_, judge)
+        judgement = judge_conversions(self._render_alone, train, self.spectrogram_,
+                                      judge)
         if judgement is not None:
             self.alpha_judgement_ = judgement
             # One spacing for both instruments' pieces: the same alpha is
             # the same voice whichever instrument came in.
-            self.alpha_curve_ = np.tile(even_steps(judgement.mean(axis=0)), (2, 1))
+            self.alpha_curve_ = np.tile(midpoint_steps(judgement.mean(axis=0)), (2, 1))
+
+    @torch.no_grad()
+    def _render_alone(self, spec, source_alpha, position):
+        """Normalised spectrogram of ``spec`` (a piece of instrument
+        ``source_alpha``) as alpha 0.5 renders it, its code at decoder alpha
+        ``position``: the latent weighed as half a step away and none of the
+        input's detail."""
+        self._set_train_mode(False)
+
+        def render(chunk):
+            device = chunk.spec.device
+            source = torch.full((1,), source_alpha, device=device)
+            mean, _ = self._encode(chunk.spec, source)
+            weight = self._latent_weight(source, torch.full((1,), 0.5, device=device))
+            return self._decode(weight * mean, chunk.features, chunk.f0,
+                                torch.full((1,), position, device=device), source)
+
+        out = self._chunked(self._clip_data(spec, None), render).cpu().numpy()
+        silent = self.spectrogram_.silent_frames(spec)
+        out[:, silent] = spec[:, silent]
+        return out
 
     def _position(self, alpha):
         """The alpha the decoder renders for the ``alpha`` asked for."""

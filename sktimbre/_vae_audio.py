@@ -57,8 +57,8 @@ class AdditiveAudioMixin:
 
     def _detail_weight(self, source_alpha, target_alpha):
         """Share of the input's unexplained detail kept in a conversion from
-        ``source_alpha`` to the spaced ``target_alpha``: all of it at the
-        input's own timbre, fading to none half a step away."""
+        ``source_alpha`` to ``target_alpha`` (as asked, not spaced): all of
+        it at the input's own timbre, fading to none half a step away."""
         distance = torch.tensor(abs(target_alpha - source_alpha), dtype=torch.float64)
         return self.keep_detail * float(half_step_fade(distance))
 
@@ -68,15 +68,16 @@ class AdditiveAudioMixin:
 
     def _controls_chunk(self, chunk, source_alpha, target_alpha):
         """Decoder controls ``(1, n_harmonics + n_noise_bands, frames)`` of a
-        chunk's content at ``target_alpha`` (spaced here, as in
-        ``_convert_chunk``)."""
+        chunk's content at ``target_alpha``, its code spaced here as in
+        ``_convert_chunk``."""
         device = chunk.spec.device
         source = torch.full((1,), source_alpha, device=device)
-        target = torch.full((1,), self._position(target_alpha), device=device)
+        target = torch.full((1,), target_alpha, device=device)
+        position = torch.full((1,), self._position(target_alpha), device=device)
         mean, _ = self._encode(chunk.spec, source)
         inputs = self._decoder_inputs(self._latent_weight(source, target) * mean,
                                       chunk.features, source)
-        return self.decoder_(inputs, self.code_(target))
+        return self.decoder_(inputs, self.code_(position))
 
     def synthesiser(self):
         """The :class:`~sktimbre._synth.AdditiveSynth` that plays this model's
@@ -105,7 +106,7 @@ class AdditiveAudioMixin:
     def _uses_synthesiser(self, source_alpha, target_alpha):
         """Whether the audio of this conversion comes from the synthesiser."""
         return self.synthesis == "additive" and self._detail_weight(
-            source_alpha, self._position(target_alpha)) == 0
+            source_alpha, target_alpha) == 0
 
     def _controls(self, spec, source_alpha, target_alpha, *, peak=None, offset=0):
         """f0 ``(1, n_frames)`` and the harmonic and noise controls ``(1, K,

@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LinearRegression
 
 from sktimbre import SpectrogramTransformer
-from sktimbre._alpha_spacing import POSITIONS
+from sktimbre._alpha_spacing import POSITIONS, midpoint_steps
 from sktimbre._sklearn_compat import InvalidParameterError
 from sktimbre.metrics import InstrumentClassifier
 
@@ -70,3 +70,24 @@ def test_a_judge_the_model_file_cannot_hold_is_refused_on_save(tmp_path):
     model = tiny(cls, calibrate_alpha=UnsureJudge()).fit(a, b)
     with pytest.raises(TypeError, match="joblib"):
         model.save(tmp_path / "model.skt")
+
+
+def test_midpoint_steps_put_alpha_half_where_the_judge_hears_half():
+    heard = np.array([0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 0.9, 0.9, 0.95, 0.95, 1.0])
+    curve = midpoint_steps(heard)
+    # One half lies half way between positions 0.3 and 0.4.
+    assert curve[5] == pytest.approx(0.35)
+    assert curve[0] == 0 and curve[-1] == 1
+    np.testing.assert_allclose(curve[:6], np.linspace(0, 0.35, 6))
+    np.testing.assert_allclose(curve[5:], np.linspace(0.35, 1, 6))
+    # A dip is heard as no fall: the first position that reaches one half.
+    dipped = heard.copy()
+    dipped[5] = 0.2
+    assert midpoint_steps(dipped)[5] == pytest.approx(0.35)
+
+
+def test_midpoint_steps_at_the_ends_and_without_a_rise():
+    assert midpoint_steps(np.linspace(0.6, 1.0, 11))[5] == 0.0
+    assert midpoint_steps(np.linspace(0.0, 0.4, 11))[5] == 1.0
+    np.testing.assert_array_equal(midpoint_steps(np.full(11, 0.5)), POSITIONS)
+    np.testing.assert_array_equal(midpoint_steps(np.linspace(1.0, 0.0, 11)), POSITIONS)

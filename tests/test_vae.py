@@ -253,14 +253,45 @@ def test_transform_renders_at_the_spaced_alpha(tiny_vae, two_instruments):
     import copy
 
     a, _ = two_instruments
-    vae = copy.deepcopy(tiny_vae).set_params(keep_detail=0.0)
+    vae = copy.deepcopy(tiny_vae).set_params(keep_detail=0.0, latent_dropout=0.0)
     vae.alpha_curve_ = np.tile(np.linspace(0.0, 1.0, 11) ** 0.5, (2, 1))
-    # alpha 0.2 now renders what alpha sqrt(0.2) rendered unspaced.
+    # alpha 0.2 now renders what alpha sqrt(0.2) rendered unspaced, where
+    # nothing of the input fades with alpha.
     spaced = vae.transform(a[0], alpha=0.2)
     vae.alpha_curve_ = np.tile(np.linspace(0.0, 1.0, 11), (2, 1))
     np.testing.assert_allclose(spaced, vae.transform(a[0], alpha=0.2 ** 0.5),
                                atol=1e-5)
     assert np.abs(spaced - vae.transform(a[0], alpha=0.2)).max() > 1e-3
+
+
+def test_only_the_code_is_spaced(tiny_vae, two_instruments):
+    import copy
+
+    from sktimbre._alpha_spacing import POSITIONS
+
+    a, _ = two_instruments
+    vae = copy.deepcopy(tiny_vae)
+    assert vae.keep_detail > 0 and vae.latent_dropout > 0
+    S = vae.spectrogram_.transform(a[0])
+    unspaced_half = vae.transform(S, alpha=0.5, source="A")
+    ends = [vae.transform(S, alpha=alpha, source="A") for alpha in (0.0, 1.0)]
+    vae.alpha_curve_ = np.tile(np.interp(POSITIONS, [0, 0.5, 1], [0, 0.2, 1]), (2, 1))
+    half = vae.transform(S, alpha=0.5, source="A")
+    # The code moved toward the input's own...
+    assert np.abs(half - unspaced_half).max() > 1e-3
+    # ...but alpha 0.5 keeps none of the input's detail, and reads nothing
+    # of its latent: the decoder alone renders it, from either instrument.
+    no_detail = copy.deepcopy(vae).set_params(keep_detail=0.0)
+    np.testing.assert_allclose(no_detail.transform(S, alpha=0.5, source="A"), half,
+                               atol=1e-6)
+    with torch.no_grad():
+        for p in no_detail.encoder_.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    np.testing.assert_allclose(no_detail.transform(S, alpha=0.5, source="A"), half,
+                               atol=1e-6)
+    # The ends do not move.
+    for alpha, before in zip((0.0, 1.0), ends):
+        np.testing.assert_array_equal(vae.transform(S, alpha=alpha, source="A"), before)
 
 
 def test_latent_dropout_fades_the_latent_away_from_the_source(two_instruments):
