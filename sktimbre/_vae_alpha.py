@@ -129,6 +129,6 @@ class AlphaBlendMixin:
         return out
 
     def _position(self, alpha):
-        """The alpha the decoder renders for the ``alpha`` asked for."""
+        """Where the timbre code sits for the ``alpha`` asked for."""
         # Both rows of the curve are the same spacing.
         return position(alpha, getattr(self, "alpha_curve_", None), 0)
