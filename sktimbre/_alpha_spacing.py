@@ -73,7 +73,7 @@ def midpoint_steps(judgement, middle=0.5):
         low = above[0] - 1
         share = (middle - heard[low]) / (heard[low + 1] - heard[low])
         where = POSITIONS[low] + share * (POSITIONS[low + 1] - POSITIONS[low])
-    return np.round(np.interp(POSITIONS, [0.0, 0.5, 1.0], [0.0, where, 1.0]), 12)
+    return np.interp(POSITIONS, [0.0, 0.5, 1.0], [0.0, where, 1.0])
 
 
 def unspaced():

@@ -269,11 +269,17 @@ class ConversionMixin(TransformerMixin):
         and the chunks are cut where the whole clip's are, so that their
         frames round as the whole clip's do.
         """
+        return self._convert_by(
+            spec, lambda chunk: self._convert_chunk(chunk, source_alpha, target_alpha),
+            peak=peak, offset=offset)
+
+    @torch.no_grad()
+    def _convert_by(self, spec, convert_chunk, *, peak=None, offset=0):
+        """:meth:`_convert` with ``convert_chunk`` (ClipData of a chunk ->
+        (1, n_freq, frames)) in place of ``_convert_chunk``."""
         self._set_train_mode(False)
         data = self._clip_data(spec, None, peak=peak)
-        out = self._chunked(
-            data, lambda chunk: self._convert_chunk(chunk, source_alpha, target_alpha),
-            offset=offset).cpu().numpy()
+        out = self._chunked(data, convert_chunk, offset=offset).cpu().numpy()
         # A silent frame has no pitch or timbre to render, and a decoder told
         # "no loudness" may still paint a noise floor: keep silence silent.
         silent = self.spectrogram_.silent_frames(spec)

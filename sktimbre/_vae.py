@@ -457,13 +457,14 @@ class TimbreVAE(DecoderInputsMixin, AlphaBlendMixin, AdditiveAudioMixin, StreamM
         measure_fit(self, batches, loop.n_steps)
         self._space_alpha(train)
 
-    def _convert_chunk(self, chunk, source_alpha, target_alpha):
-        # Only the code is spaced (alpha_curve_): how much of the input's own
-        # latent and detail is kept follows the alpha asked for, so that at
-        # 0.5 both instruments' pieces reach the decoder alone, whatever the
-        # spacing. The source's alpha is the domain classifier's estimate,
-        # already on the decoder's own scale.
-        position = self._position(target_alpha)
+    def _convert_chunk(self, chunk, source_alpha, target_alpha, position=None):
+        # Only the code is spaced (alpha_curve_, or ``position`` when given):
+        # how much of the input's own latent and detail is kept follows the
+        # alpha asked for, so that at 0.5 both instruments' pieces reach the
+        # decoder alone, whatever the spacing. The source's alpha is the
+        # domain classifier's estimate, already on the decoder's own scale.
+        if position is None:
+            position = self._position(target_alpha)
         device = chunk.spec.device
         source = torch.full((1,), source_alpha, device=device)
         target = torch.full((1,), target_alpha, device=device)

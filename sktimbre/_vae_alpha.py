@@ -107,26 +107,13 @@ class AlphaBlendMixin:
             # the same voice whichever instrument came in.
             self.alpha_curve_ = np.tile(midpoint_steps(judgement.mean(axis=0)), (2, 1))
 
-    @torch.no_grad()
     def _render_alone(self, spec, source_alpha, position):
         """Normalised spectrogram of ``spec`` (a piece of instrument
-        ``source_alpha``) as alpha 0.5 renders it, its code at decoder alpha
-        ``position``: the latent weighed as half a step away and none of the
-        input's detail."""
-        self._set_train_mode(False)
-
-        def render(chunk):
-            device = chunk.spec.device
-            source = torch.full((1,), source_alpha, device=device)
-            mean, _ = self._encode(chunk.spec, source)
-            weight = self._latent_weight(source, torch.full((1,), 0.5, device=device))
-            return self._decode(weight * mean, chunk.features, chunk.f0,
-                                torch.full((1,), position, device=device), source)
-
-        out = self._chunked(self._clip_data(spec, None), render).cpu().numpy()
-        silent = self.spectrogram_.silent_frames(spec)
-        out[:, silent] = spec[:, silent]
-        return out
+        ``source_alpha``, 0 or 1) as alpha 0.5 renders it, its code at
+        decoder alpha ``position``: half a step from the source, the latent
+        is weighed as there and none of the input's detail is kept."""
+        return self._convert_by(
+            spec, lambda chunk: self._convert_chunk(chunk, source_alpha, 0.5, position))
 
     def _position(self, alpha):
         """Where the timbre code sits for the ``alpha`` asked for."""
