@@ -11,6 +11,12 @@ line per source.
         --param latent_dropout=0.5 --param lambda_alpha=0.1
     python benchmarks/variants.py --source csound-recorded \\
         --param max_epochs=30 --lr-decay-epochs 15 --random-state 1
+    python benchmarks/variants.py --source csound --random-state 0 1 2
+
+With several ``--random-state`` seeds, each source's seed lines are followed
+by a summary line: the mean of each figure over the seeds and its range
+(smallest, largest), the spread a difference between two settings must
+exceed before it says anything.
 
 ``--lr-decay-epochs N`` adds a linear decay of the learning rate over the
 last N of ``max_epochs`` epochs (the callback the TimbreCycleGAN's
@@ -77,6 +83,25 @@ def measure(source, params, random_state=0, lr_decay_epochs=0):
     }
 
 
+# The figures whose spread over seeds is summarised, each a number or a list.
+SPREAD_KEYS = ("epochs", "lsd", "gain_percent", "blend_gap", "p_flute_at_half",
+               "p_target", "fit_s")
+
+
+def seed_summary(runs):
+    """Mean and range over the seeds of one source's runs: for each figure of
+    ``SPREAD_KEYS``, ``{"mean": ..., "min": ..., "max": ...}``, elementwise
+    for the figures given both ways."""
+    summary = {"source": runs[0]["source"], "params": runs[0]["params"],
+               "random_state": [run["random_state"] for run in runs]}
+    for key in SPREAD_KEYS:
+        values = np.array([run[key] for run in runs], dtype=float)
+        summary[key] = {name: np.round(reduce(values, axis=0), 2).tolist()
+                        for name, reduce in (("mean", np.mean), ("min", np.min),
+                                             ("max", np.max))}
+    return summary
+
+
 def parameter(text):
     key, _, value = text.partition("=")
     return key, json.loads(value)
@@ -88,12 +113,17 @@ def main():
                         choices=list(SOURCES))
     parser.add_argument("--param", action="append", type=parameter, default=[],
                         help="a TimbreVAE parameter as name=JSON value")
-    parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument("--random-state", type=int, nargs="+", default=[0],
+                        help="seeds: one fit each, then a summary of their spread")
     parser.add_argument("--lr-decay-epochs", type=int, default=0)
     args = parser.parse_args()
     for source in args.source:
-        print(json.dumps(measure(source, dict(args.param), args.random_state,
-                                 args.lr_decay_epochs)), flush=True)
+        runs = []
+        for seed in args.random_state:
+            runs.append(measure(source, dict(args.param), seed, args.lr_decay_epochs))
+            print(json.dumps(runs[-1]), flush=True)
+        if len(runs) > 1:
+            print(json.dumps(seed_summary(runs)), flush=True)
 
 
 if __name__ == "__main__":

@@ -465,13 +465,9 @@ class TimbreVAE(DecoderInputsMixin, AlphaBlendMixin, AdditiveAudioMixin, StreamM
         # domain classifier's estimate, already on the decoder's own scale.
         if position is None:
             position = self._position(target_alpha)
-        device = chunk.spec.device
-        source = torch.full((1,), source_alpha, device=device)
-        target = torch.full((1,), target_alpha, device=device)
-        mean, _ = self._encode(chunk.spec, source)
-        rendered = self._decode(self._latent_weight(source, target) * mean,
-                                chunk.features, chunk.f0,
-                                torch.full((1,), position, device=device), source)
+        mean, inputs, source = self._content_inputs(chunk, source_alpha, target_alpha)
+        rendered = self._render(inputs, chunk.f0,
+                                torch.full((1,), position, device=chunk.spec.device))
         # The input's unexplained detail belongs to its own timbre: keep all of
         # it there (exact reconstruction) and fade it out as alpha moves away.
         weight = self._detail_weight(source_alpha, target_alpha)

@@ -39,7 +39,7 @@ class AdditiveAudioMixin:
     The model provides ``synthesis``, ``keep_detail``, ``n_harmonics``,
     ``spectrogram_``, ``renderer_``, ``decoder_``, ``code_``, ``device_``,
     ``_torch_seed_`` and the methods ``_encode``, ``_decoder_inputs``,
-    ``_position``, ``_to_representation``.
+    ``_position``, ``_render``, ``_to_representation``.
 
     With ``synthesis="additive"`` a conversion that keeps none of the input's
     own detail (alpha half a step or more from the source's, or
@@ -66,17 +66,26 @@ class AdditiveAudioMixin:
         """:func:`latent_weight` of tensors of shape (B,), as (B, 1, 1)."""
         return latent_weight(source, target, self.latent_dropout > 0).reshape(-1, 1, 1)
 
+    def _content_inputs(self, chunk, source_alpha, target_alpha):
+        """A chunk's content as the decoder reads it in a conversion from
+        ``source_alpha`` to ``target_alpha``: the latent's posterior mean,
+        the decoder's inputs (that latent weighed by :meth:`_latent_weight`)
+        and the source's alpha as a tensor of shape (1,)."""
+        device = chunk.spec.device
+        source = torch.full((1,), source_alpha, device=device)
+        target = torch.full((1,), target_alpha, device=device)
+        mean, _ = self._encode(chunk.spec, source)
+        inputs = self._decoder_inputs(self._latent_weight(source, target) * mean,
+                                      chunk.features, source)
+        return mean, inputs, source
+
     def _controls_chunk(self, chunk, source_alpha, target_alpha):
         """Decoder controls ``(1, n_harmonics + n_noise_bands, frames)`` of a
         chunk's content at ``target_alpha``, its code spaced here as in
         ``_convert_chunk``."""
-        device = chunk.spec.device
-        source = torch.full((1,), source_alpha, device=device)
-        target = torch.full((1,), target_alpha, device=device)
-        position = torch.full((1,), self._position(target_alpha), device=device)
-        mean, _ = self._encode(chunk.spec, source)
-        inputs = self._decoder_inputs(self._latent_weight(source, target) * mean,
-                                      chunk.features, source)
+        _, inputs, _ = self._content_inputs(chunk, source_alpha, target_alpha)
+        position = torch.full((1,), self._position(target_alpha),
+                              device=chunk.spec.device)
         return self.decoder_(inputs, self.code_(position))
 
     def synthesiser(self):
