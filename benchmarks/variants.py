@@ -67,6 +67,7 @@ def measure(source, params, random_state=0, lr_decay_epochs=0):
     return {
         "source": source, "params": params, "random_state": random_state,
         "lr_decay_epochs": lr_decay_epochs, "epochs": pipe["model"].n_epochs_,
+        "best_epoch": pipe["model"].best_epoch_,
         "lsd": [round(v, 2) for v in lsd], "match_eq": [round(v, 2) for v in eq_lsd],
         "gain_percent": [round(100 * (1 - v / e)) for v, e in zip(lsd, eq_lsd)],
         "blend_gap": round(blend_gap(*middle, sr=sr), 2),
@@ -84,8 +85,8 @@ def measure(source, params, random_state=0, lr_decay_epochs=0):
 
 
 # The figures whose spread over seeds is summarised, each a number or a list.
-SPREAD_KEYS = ("epochs", "lsd", "gain_percent", "blend_gap", "p_flute_at_half",
-               "p_target", "fit_s")
+SPREAD_KEYS = ("epochs", "best_epoch", "lsd", "gain_percent", "blend_gap",
+               "p_flute_at_half", "p_target", "fit_s")
 
 
 def seed_summary(runs):
