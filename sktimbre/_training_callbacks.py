@@ -206,14 +206,22 @@ class WeightAverage(Callback):
     ``_average_state_`` and a warm fit goes on with it; training goes on
     from the last step's weights (``_resume_state_``), so a resumed fit
     equals an uninterrupted one. Comes after :class:`KeepBestWeights`.
+
+    With ``evaluate``, the average is also what each epoch is judged by:
+    after the epoch's last step it takes the place of the model's weights
+    for the held-out loss, early stopping and the best-weight snapshot, and
+    the last step's weights come back at the end of the epoch, before
+    training goes on. Training then ends with the best epoch's average
+    (:class:`KeepBestWeights` restores it), not the last one.
     """
 
-    def __init__(self, names, decay):
+    def __init__(self, names, decay, evaluate=False):
         self.names = names
         self.decay = decay
+        self.evaluate = evaluate
 
     def on_train_begin(self, model, loop):
-        self.averages_ = {}
+        self.averages_, self.live_, self.swapped_ = {}, None, False
         if self.decay == 0:
             return
         saved = getattr(model, "_average_state_", None) if loop.warm_start else None
@@ -227,17 +235,42 @@ class WeightAverage(Callback):
     def on_batch_end(self, model, loop, losses):
         for name, average in self.averages_.items():
             average.update_parameters(getattr(model, name))
+        # Every epoch has steps_per_epoch steps: this one was its last.
+        if self.evaluate and self.averages_ and (
+                loop.n_steps % loop.steps_per_epoch == 0):
+            self.live_ = model._weights()
+            self._load_average(model, self.averages_)
+            self.swapped_ = True
+
+    def on_epoch_end(self, model, loop):
+        if self.swapped_:
+            model._load_weights(self.live_)
+            self.swapped_ = False
 
     @torch.no_grad()
     def on_train_end(self, model, loop):
         averages = self.__dict__.pop("averages_", {})
+        live = self.__dict__.pop("live_", None)
+        swapped = self.__dict__.pop("swapped_", False)
         if not loop.completed:
             return
         model._average_state_ = {name: average.state_dict()
                                  for name, average in averages.items()} or None
+        if self.evaluate:
+            if live is not None and (swapped or model._resume_state_ is None):
+                # The weights kept are an average (the best epoch's):
+                # training goes on from the last epoch's last step, also
+                # when an interrupt came while the average was judged.
+                model._resume_state_ = live
+            return
         if averages and model._resume_state_ is None:
             # Training goes on from the last step's weights, not the average.
             model._resume_state_ = model._weights()
+        self._load_average(model, averages)
+
+    @staticmethod
+    @torch.no_grad()
+    def _load_average(model, averages):
         for name, average in averages.items():
             for parameter, value in zip(getattr(model, name).parameters(),
                                         average.module.parameters()):

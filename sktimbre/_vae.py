@@ -18,6 +18,7 @@ from ._nn import (
 from ._sklearn_compat import Interval, StrOptions
 from ._spacing_judge import CALIBRATE_ALPHA_CONSTRAINT
 from ._training import fixed_crops
+from ._training_callbacks import WeightAverage
 from ._vae_alpha import AlphaBlendMixin
 from ._vae_audio import AdditiveAudioMixin
 from ._vae_diagnostics import measure_fit
@@ -144,6 +145,13 @@ class TimbreVAE(DecoderInputsMixin, AlphaBlendMixin, AdditiveAudioMixin, StreamM
         preceding pipeline step; a default one otherwise.
     lr : float, default=2e-3
         Adam learning rate.
+    ema_decay : float in [0, 1), default=0.98
+        Each epoch is judged (held-out loss, early stopping, the weights
+        kept) by an exponential moving average of the networks' weights over
+        the training steps, with this decay per step (about the last 50
+        steps; fewer while a fit is young), and the model keeps the best
+        epoch's average: steadier than the last step's weights, which swing
+        with each batch. 0 judges and keeps the last step's weights.
     batch_size : int, default=16
         Crops per step, half from each instrument.
     crop_frames : int, default=128
@@ -262,11 +270,14 @@ class TimbreVAE(DecoderInputsMixin, AlphaBlendMixin, AdditiveAudioMixin, StreamM
         "n_harmonics": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_noise_bands": [Interval(numbers.Integral, 2, None, closed="left")],
         "causal": ["boolean"],
+        "ema_decay": [Interval(numbers.Real, 0, 1, closed="left")],
     }
 
     # Files and pickles of models made before these parameters existed were
     # made as these values make them.
-    _params_of_older_files = {"latent_dropout": 0.0, "note_frames": 0}
+    _params_of_older_files = {"latent_dropout": 0.0, "note_frames": 0,
+                              "ema_decay": 0.0}
+    _state_names = BaseTimbreModel._state_names + ("_average_state_",)
 
     def __init__(
         self,
@@ -288,6 +299,7 @@ class TimbreVAE(DecoderInputsMixin, AlphaBlendMixin, AdditiveAudioMixin, StreamM
         alpha=0.5,
         spectrogram=None,
         lr=2e-3,
+        ema_decay=0.98,
         batch_size=16,
         crop_frames=128,
         max_epochs=80,
@@ -320,6 +332,7 @@ class TimbreVAE(DecoderInputsMixin, AlphaBlendMixin, AdditiveAudioMixin, StreamM
         self.alpha = alpha
         self.spectrogram = spectrogram
         self.lr = lr
+        self.ema_decay = ema_decay
         self.batch_size = batch_size
         self.crop_frames = crop_frames
         self.max_epochs = max_epochs
@@ -369,6 +382,11 @@ class TimbreVAE(DecoderInputsMixin, AlphaBlendMixin, AdditiveAudioMixin, StreamM
         params = [p for name in self._module_names
                   for p in getattr(self, name).parameters()]
         self.optimizer_ = torch.optim.Adam(params, lr=self.lr)
+
+    def _default_callbacks(self):
+        """The base's, then the moving average that judges each epoch."""
+        return super()._default_callbacks() + [
+            WeightAverage(self._module_names, self.ema_decay, evaluate=True)]
 
     # ------------------------------------------------------------ forward
     def _encode(self, spec, domain):

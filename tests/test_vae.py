@@ -11,6 +11,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 
 from sktimbre import Spectrogram, SpectrogramTransformer, TimbreVAE, convert
+from sktimbre.callbacks import Callback
 
 from .conftest import harmonic_tone, median_cents_moved
 
@@ -164,6 +165,47 @@ def test_warm_start_continues(two_instruments):
     vae = TimbreVAE(warm_start=True, **FAST).fit(a, b)
     vae.fit(a, b)
     assert vae.n_epochs_ == 4
+
+
+class LastWeights(Callback):
+    """The networks' weights as each step found them (before it), then the
+    last step's."""
+
+    def on_train_begin(self, model, loop):
+        self.seen = []
+
+    def on_batch_begin(self, model, loop):
+        self.seen.append(_parameters(model))
+
+
+def _parameters(model):
+    return [p.detach().clone() for name in model._module_names
+            for p in getattr(model, name).parameters()]
+
+
+@pytest.mark.parametrize("decay", [0.0, 0.5])
+def test_the_weights_kept_are_the_judged_moving_average(two_instruments, decay):
+    a, b = two_instruments
+    steps = LastWeights()
+    vae = TimbreVAE(**{**FAST, "max_epochs": 1, "steps_per_epoch": 4},
+                    ema_decay=decay, callbacks=[steps]).fit(a, b)
+    # The last step's weights: what training goes on from, kept apart from
+    # the average (without one, the weights kept).
+    last = [vae._resume_state_[name][key] for name in vae._module_names
+            for key, _ in getattr(vae, name).named_parameters()] if decay else (
+        _parameters(vae))
+    after_each_step = steps.seen[1:] + [last]
+    expected = after_each_step[0]
+    for n_averaged, now in enumerate(after_each_step[1:], 1):
+        # The decay grows with the steps averaged, up to ``decay``.
+        step_decay = min(decay, n_averaged / (n_averaged + 9))
+        expected = [e + (1 - step_decay) * (w - e) for e, w in zip(expected, now)]
+    kept = _parameters(vae)
+    assert all(torch.allclose(k, e, atol=1e-6) for k, e in zip(kept, expected))
+    # With a decay the weights kept are not the last step's; training goes
+    # on from those.
+    assert (decay > 0) == any(
+        not torch.equal(k, w) for k, w in zip(kept, after_each_step[-1]))
 
 
 def test_inputs_not_modified(two_instruments):
