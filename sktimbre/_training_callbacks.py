@@ -212,7 +212,9 @@ class WeightAverage(Callback):
     for the held-out loss, early stopping and the best-weight snapshot, and
     the last step's weights come back at the end of the epoch, before
     training goes on. Training then ends with the best epoch's average
-    (:class:`KeepBestWeights` restores it), not the last one.
+    (:class:`KeepBestWeights` restores it), not the last one. A callback
+    after this one hears that last step's ``on_batch_end`` with the average
+    already in place: no event falls between the step and the held-out loss.
     """
 
     def __init__(self, names, decay, evaluate=False):
