@@ -134,6 +134,7 @@ class TrainingLoop:
             self._call("on_batch_end", losses=losses)
             for name, value in losses.items():
                 totals[name] = totals.get(name, 0.0) + value / self.steps_per_epoch
+        self._call("on_steps_end")
         valid_loss = (model._validation_loss(self.valid_batches)
                       if self.valid_batches else np.nan)
         self._record(totals, valid_loss)

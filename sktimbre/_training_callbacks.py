@@ -208,13 +208,11 @@ class WeightAverage(Callback):
     equals an uninterrupted one. Comes after :class:`KeepBestWeights`.
 
     With ``evaluate``, the average is also what each epoch is judged by:
-    after the epoch's last step it takes the place of the model's weights
-    for the held-out loss, early stopping and the best-weight snapshot, and
-    the last step's weights come back at the end of the epoch, before
-    training goes on. Training then ends with the best epoch's average
-    (:class:`KeepBestWeights` restores it), not the last one. A callback
-    after this one hears that last step's ``on_batch_end`` with the average
-    already in place: no event falls between the step and the held-out loss.
+    after the epoch's last step (``on_steps_end``) it takes the place of the
+    model's weights for the held-out loss, early stopping and the
+    best-weight snapshot, and the last step's weights come back at the end
+    of the epoch, before training goes on. Training then ends with the best
+    epoch's average (:class:`KeepBestWeights` restores it), not the last one.
     """
 
     def __init__(self, names, decay, evaluate=False):
@@ -237,9 +235,9 @@ class WeightAverage(Callback):
     def on_batch_end(self, model, loop, losses):
         for name, average in self.averages_.items():
             average.update_parameters(getattr(model, name))
-        # Every epoch has steps_per_epoch steps: this one was its last.
-        if self.evaluate and self.averages_ and (
-                loop.n_steps % loop.steps_per_epoch == 0):
+
+    def on_steps_end(self, model, loop):
+        if self.evaluate and self.averages_:
             self.live_ = model._weights()
             self._load_average(model, self.averages_)
             self.swapped_ = True

@@ -71,6 +71,10 @@ class Callback:
         """Called after each training step with its ``losses`` (a dict of
         floats; ``"loss"`` is the one that was minimised)."""
 
+    def on_steps_end(self, model, loop):
+        """Called after each epoch's last training step, before the epoch is
+        judged (its held-out loss) and recorded."""
+
     def on_epoch_end(self, model, loop):
         """Called after each epoch, once its losses are in ``history_``."""
 

@@ -48,6 +48,11 @@ class Events(Callback):
         assert np.isfinite(losses["loss"])
         self.events.append("batch")
 
+    def on_steps_end(self, model, loop):
+        # The epoch is not in history_ until it is judged.
+        assert loop.epoch not in model.history_["epoch"]
+        self.events.append("steps_end")
+
     def on_epoch_end(self, model, loop):
         # The epoch is in history_ when its end is heard.
         self.events.append(f"epoch_end {model.history_['epoch'][-1]}")
@@ -92,9 +97,9 @@ def test_callbacks_hear_every_event_in_order(cls, pair):
     model = quick(cls, max_epochs=2, steps_per_epoch=3, callbacks=[events]).fit(a, b)
     assert model.n_epochs_ == 2
     assert events.events == (
-        ["train_begin", "epoch_begin 1"] + ["batch"] * 3 + ["epoch_end 1",
-                                                             "epoch_begin 2"]
-        + ["batch"] * 3 + ["epoch_end 2", "train_end 6 True"])
+        ["train_begin", "epoch_begin 1"] + ["batch"] * 3
+        + ["steps_end", "epoch_end 1", "epoch_begin 2"]
+        + ["batch"] * 3 + ["steps_end", "epoch_end 2", "train_end 6 True"])
 
 
 def test_a_callback_stops_training(pair):
