@@ -156,11 +156,11 @@ class TimbreVAE(DecoderInputsMixin, AlphaBlendMixin, AdditiveAudioMixin, StreamM
         Crops per step, half from each instrument.
     crop_frames : int, default=128
         Frames per training crop.
-    max_epochs : int, default=80
+    max_epochs : int, default=50
         Epochs at most.
     steps_per_epoch : int or None, default=10
         Training steps per epoch, so that the cost of a fit is bounded by
-        ``max_epochs * steps_per_epoch`` steps (800 by default) whatever the
+        ``max_epochs * steps_per_epoch`` steps (500 by default) whatever the
         amount of audio: to train longer, raise ``max_epochs`` (and
         ``n_iter_no_change``, or turn ``early_stopping`` off). None makes an
         epoch one pass over the training frames, so that the cost grows with
@@ -302,7 +302,7 @@ class TimbreVAE(DecoderInputsMixin, AlphaBlendMixin, AdditiveAudioMixin, StreamM
         ema_decay=0.98,
         batch_size=16,
         crop_frames=128,
-        max_epochs=80,
+        max_epochs=50,
         steps_per_epoch=10,
         max_time=None,
         early_stopping=True,
