@@ -3,7 +3,6 @@
 import numbers
 
 import torch
-from torch.nn import functional as F
 
 from ._base import BaseTimbreModel
 from ._nn import (
@@ -13,7 +12,6 @@ from ._nn import (
     GradientReversal,
     HarmonicRenderer,
     TimbreCode,
-    kl_divergence,
 )
 from ._sklearn_compat import Interval, StrOptions
 from ._spacing_judge import CALIBRATE_ALPHA_CONSTRAINT
@@ -23,13 +21,14 @@ from ._vae_alpha import AlphaBlendMixin
 from ._vae_audio import AdditiveAudioMixin
 from ._vae_diagnostics import measure_fit
 from ._vae_inputs import DecoderInputsMixin, n_decoder_features
+from ._vae_losses import TrainingLossesMixin
 from ._vae_loudness import init_synth_levels, loudness_stats
 from ._vae_stream import StreamMixin
 
 __all__ = ["TimbreVAE"]
 
-class TimbreVAE(DecoderInputsMixin, AlphaBlendMixin, AdditiveAudioMixin, StreamMixin,
-                BaseTimbreModel):
+class TimbreVAE(DecoderInputsMixin, TrainingLossesMixin, AlphaBlendMixin,
+                AdditiveAudioMixin, StreamMixin, BaseTimbreModel):
     """Conditional VAE that renders music in a timbre between two instruments.
 
     An encoder maps spectrogram frames to a small per-frame content latent;
@@ -419,52 +418,6 @@ class TimbreVAE(DecoderInputsMixin, AlphaBlendMixin, AdditiveAudioMixin, StreamM
     def _to_representation(self, magnitude):
         """Linear magnitude -> the transformer's normalised log (mel) rows."""
         return self.spectrogram_.from_magnitude(magnitude)
-
-    def _training_losses(self, batch):
-        mean, log_var = self._encode(batch.spec, batch.domain)
-        z = mean + torch.randn_like(mean) * torch.exp(0.5 * log_var)
-        if self.latent_dropout > 0:
-            # Some crops are rendered from pitch and loudness alone, as
-            # conversions away from the input's own timbre are.
-            shown = torch.rand(z.shape[0], 1, 1, device=z.device) >= self.latent_dropout
-            z = z * shown.to(z.dtype)
-        rebuilt = self._decode(z, batch.features, batch.f0, batch.domain)
-        reconstruction = F.l1_loss(rebuilt, batch.spec)
-        kl = kl_divergence(mean, log_var)
-        frame_domain = batch.domain[:, None].expand(-1, batch.spec.shape[-1])
-        adversarial = F.binary_cross_entropy_with_logits(
-            self.latent_classifier_(z), frame_domain
-        )
-        domain = F.binary_cross_entropy_with_logits(
-            self.domain_classifier_(batch.spec), frame_domain
-        )
-        loss = (
-            reconstruction
-            + self.beta * kl
-            + self.lambda_adversarial * adversarial
-            + domain
-        )
-        losses = {
-            "reconstruction": reconstruction,
-            "kl": kl,
-            "adversarial": adversarial,
-            "domain": domain,
-        }
-        if self.lambda_alpha > 0:
-            judged, level = self._judged_alpha_loss(z, batch)
-            losses["judged_alpha"], losses["judged_level"] = judged, level
-            loss = loss + self.lambda_alpha * judged + level
-        return {"loss": loss, **losses}
-
-    @torch.no_grad()
-    def _validation_loss(self, batches):
-        self._set_train_mode(False)
-        total = 0.0
-        for batch in batches:
-            mean, _ = self._encode(batch.spec, batch.domain)
-            rebuilt = self._decode(mean, batch.features, batch.f0, batch.domain)
-            total += float(F.l1_loss(rebuilt, batch.spec)) / len(batches)
-        return total
 
     @torch.no_grad()
     def _after_training(self, loop):
