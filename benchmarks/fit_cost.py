@@ -58,23 +58,23 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     default = load_default()
-    sets = [("timgm6mb", "2 min per instrument", (default.violin, default.flute))]
-    sets += [(source, "4 min per instrument", four_minutes(source))
-             for source in args.source]
+    sets = [("timgm6mb", 2, (default.violin, default.flute))]
+    sets += [(source, 4, four_minutes(source)) for source in args.source]
     models = {"TimbreVAE": TimbreVAE, "TimbreCycleGAN": TimbreCycleGAN}
     rows, worst = [], []
     for name, cls in models.items():
         if args.model != "both" and not name.lower().endswith(args.model):
             continue
         fits = []
-        for source, label, (violin, flute) in sets:
+        for source, minutes, (violin, flute) in sets:
             seconds, epochs, steps = timed_fit(cls(random_state=0), violin, flute)
-            rows.append([name, source, label, f"{seconds:.0f}", epochs,
+            rows.append([name, source, f"{minutes} min per instrument",
+                         f"{seconds:.0f}", epochs,
                          "" if steps is None else steps,
                          "" if not steps else f"{seconds / steps:.2f}",
                          f"{BUDGET_S[name]}", f"{seconds / BUDGET_S[name]:.2f}"])
             print(rows[-1], flush=True)
-            if label.startswith("4"):
+            if minutes == 4:
                 fits.append((seconds, source))
         seconds, source = max(fits)
         worst.append(f"{name}: {seconds:.0f} s on {source}, "
