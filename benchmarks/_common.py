@@ -1,4 +1,5 @@
-"""Helpers the benchmark scripts share: timing and writing tables to docs/."""
+"""Helpers the benchmark scripts share: the development sources, timing and
+writing tables to docs/."""
 
 import platform
 import re
@@ -9,6 +10,22 @@ import torch
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 RESULTS = DOCS / "benchmarks.md"
+# The development sources, by their --source names: load_default's source
+# and room. Every quality figure is measured on all of them.
+SOURCES = {
+    "timgm6mb": ("timgm6mb", None),
+    "csound": ("csound", None),
+    "timgm6mb-recorded": ("timgm6mb", "recorded"),
+    "csound-recorded": ("csound", "recorded"),
+}
+
+
+def load_source(source, random_state=0):
+    """The default data of a development source, by its ``--source`` name."""
+    from sktimbre.datasets import load_default
+
+    name, room = SOURCES[source]
+    return load_default(source=name, room=room, random_state=random_state)
 
 
 def best_time(function, repeat=3):

@@ -22,20 +22,13 @@ import argparse
 
 import numpy as np
 import torch
-from _common import machine, markdown_table, write_section
+from _common import SOURCES, load_source, machine, markdown_table, write_section
 from sklearn.pipeline import Pipeline
 
 from sktimbre import SpectrogramTransformer, TimbreVAE
 from sktimbre._vae_inputs import n_decoder_features
-from sktimbre.datasets import load_default
 from sktimbre.metrics import blend_gap
 
-SOURCES = {
-    "timgm6mb": ("timgm6mb", None),
-    "csound": ("csound", None),
-    "timgm6mb-recorded": ("timgm6mb", "recorded"),
-    "csound-recorded": ("csound", "recorded"),
-}
 # What each row of the decoder's input is (see TimbreVAE._decoder_inputs):
 # pitch, the loudness contour relative to the source instrument's, where the
 # frame sits in its note (the same on both sides of a pair, so not averaged),
@@ -102,8 +95,7 @@ def main():
     args = parser.parse_args()
     results = {}
     for name in args.source:
-        source, room = SOURCES[name]
-        data = load_default(source=source, room=room)
+        data = load_source(name)
         pipe = Pipeline([("spec", SpectrogramTransformer()),
                          ("model", TimbreVAE(random_state=0))])
         pipe.fit(data.violin, data.flute)

@@ -20,8 +20,7 @@ import argparse
 import time
 
 import torch
-from _common import machine, markdown_table, write_section
-from quality import SOURCES
+from _common import SOURCES, load_source, machine, markdown_table, write_section
 from sklearn.pipeline import Pipeline
 
 from sktimbre import SpectrogramTransformer, TimbreCycleGAN, TimbreVAE
@@ -43,9 +42,7 @@ def timed_fit(estimator, violin, flute):
 def four_minutes(source):
     """Four minutes per instrument of a development source: its default data
     rendered with random_state 0 and 1."""
-    name, room = SOURCES[source]
-    first, second = (load_default(source=name, room=room, random_state=seed)
-                     for seed in (0, 1))
+    first, second = (load_source(source, random_state=seed) for seed in (0, 1))
     return first.violin + second.violin, first.flute + second.flute
 
 

@@ -37,14 +37,13 @@ from pathlib import Path
 import joblib
 import numpy as np
 import torch
-from quality import SOURCES
+from _common import SOURCES, load_source
 from scipy.ndimage import uniform_filter1d
 from sklearn.pipeline import Pipeline
 from variants import parameter
 
 from sktimbre import SpectrogramTransformer, TimbreVAE, convert
 from sktimbre._audio_metrics import frame_rms_mean, power_db
-from sktimbre.datasets import load_default
 from sktimbre.metrics import log_spectral_distance
 
 
@@ -114,8 +113,7 @@ def level_matched(inputs, outputs):
 
 
 def measure(source, models, params):
-    name, room = SOURCES[source]
-    data = load_default(source=name, room=room)
+    data = load_source(source)
     pipe = fitted(source, data, models, params)
     sides = {"violin to flute": (data.test_violin, data.test_flute, 1.0),
              "flute to violin": (data.test_flute, data.test_violin, 0.0)}

@@ -31,13 +31,12 @@ import json
 
 import numpy as np
 import torch
-from quality import SOURCES
+from _common import SOURCES, load_source
 from sklearn.pipeline import Pipeline
 from variants import parameter
 
 from sktimbre import SpectrogramTransformer, TimbreVAE, convert
 from sktimbre._audio_metrics import frame_rms_mean
-from sktimbre.datasets import load_default
 from sktimbre.metrics import log_spectral_distance
 
 DB = 20 / np.log(10)
@@ -64,8 +63,7 @@ def distance(transformer, target, rendered):
 
 @torch.no_grad()
 def measure(source, params, audio):
-    name, room = SOURCES[source]
-    data = load_default(source=name, room=room)
+    data = load_source(source)
     pipe = Pipeline([("spec", SpectrogramTransformer()),
                      ("model", TimbreVAE(random_state=0, **params))])
     pipe.fit(data.violin, data.flute)

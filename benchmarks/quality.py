@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import machine, markdown_table, write_section
+from _common import SOURCES, load_source, machine, markdown_table, write_section
 from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
@@ -54,13 +54,6 @@ from sktimbre.plotting import (
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 IMAGES = Path(__file__).resolve().parent.parent / "docs" / "img"
 SHORT = {"TimbreVAE": "vae", "TimbreCycleGAN": "cyclegan"}
-# --source names: load_default's source and room.
-SOURCES = {
-    "timgm6mb": ("timgm6mb", None),
-    "csound": ("csound", None),
-    "timgm6mb-recorded": ("timgm6mb", "recorded"),
-    "csound-recorded": ("csound", "recorded"),
-}
 DEFAULT_SOURCE = "timgm6mb"
 MCD_CONVENTION = (
     "MCD is (10 / ln 10) sqrt(2 sum_k (c_k - c'_k)^2) per frame, averaged over "
@@ -374,9 +367,8 @@ def worst_case_table(per_source):
 def measure_source(source, chosen, causal, threads):
     """One source's rows and description: a job of its own (see ``--jobs``)."""
     torch.set_num_threads(threads)
-    name, room = SOURCES[source]
     start = time.perf_counter()
-    data = load_default(source=name, room=room)
+    data = load_source(source)
     print(f"{source}: data ready in {time.perf_counter() - start:.0f} s", flush=True)
     # A causal run leaves the default run's pictures as they are.
     base, results, judged, identity_gap, target = measure(

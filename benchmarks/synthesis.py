@@ -22,13 +22,12 @@ import time
 
 import numpy as np
 import torch
-from _common import DOCS, machine, markdown_table, write_section
-from quality import SOURCES, distances, level_error, p_target
+from _common import DOCS, SOURCES, load_source, machine, markdown_table, write_section
+from quality import distances, level_error, p_target
 from sklearn.pipeline import Pipeline
 
 from sktimbre import SpectrogramTransformer, TimbreVAE, convert
 from sktimbre._dsp import stft
-from sktimbre.datasets import load_default
 from sktimbre.metrics import (
     InstrumentClassifier,
     blend_gap,
@@ -114,8 +113,7 @@ def detail_rows(pipe, data):
 
 
 def measure(source, device):
-    name, room = SOURCES[source]
-    data = load_default(source=name, room=room)
+    data = load_source(source)
     torch.manual_seed(0)
     classifier = InstrumentClassifier().fit(
         data.violin + data.flute, [0] * len(data.violin) + [1] * len(data.flute))

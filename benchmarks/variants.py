@@ -29,18 +29,17 @@ import time
 
 import numpy as np
 import torch
-from quality import SOURCES, p_target
+from _common import SOURCES, load_source
+from quality import p_target
 from sklearn.pipeline import Pipeline
 
 from sktimbre import MatchEQ, SpectrogramTransformer, TimbreVAE, convert
 from sktimbre._training_callbacks import LinearLRDecay
-from sktimbre.datasets import load_default
 from sktimbre.metrics import InstrumentClassifier, blend_gap, log_spectral_distance
 
 
 def measure(source, params, random_state=0, lr_decay_epochs=0):
-    name, room = SOURCES[source]
-    data = load_default(source=name, room=room)
+    data = load_source(source)
     sr, violin, flute = data.sr, data.test_violin, data.test_flute
     torch.manual_seed(0)
     eq = MatchEQ().fit(data.violin, data.flute)

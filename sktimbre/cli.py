@@ -43,7 +43,8 @@ def _parser():
                           "listening page")
     demo.add_argument("--out", default="demo-output", help="output folder")
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--max-epochs", type=int, default=80)
+    demo.add_argument("--max-epochs", type=int, default=None,
+                      help="training budget in epochs (default: TimbreVAE's own)")
     demo.set_defaults(run=run_demo)
     fit = sub.add_parser("fit", help="fit a model on two instruments' files")
     fit.add_argument("--a", nargs="+", required=True, help="instrument A files/folders")
