@@ -38,6 +38,8 @@ setup(
     extras_require={
         "dev": [
             "pytest>=7",
+            # The suite runs on every core (pyproject's addopts: -n auto).
+            "pytest-xdist>=3.5",
             "hypothesis>=6",
             # Scale-out: tests/test_search.py runs a search on a LocalCluster.
             "dask[distributed]>=2024.1",

@@ -108,6 +108,7 @@ class ControlStream(nn.Module):
         # See TimbreVAE._latent_weight: a decoder trained to render without
         # the latent reads less of it the farther alpha is from the source.
         self.latent_fades = bool(model.latent_dropout > 0)
+        self.latent_shown = float(model.latent_dropout < 1)
         self.latent_weight = 1.0
         self.set_target(float(target), float(position))
         self.smooth_width = 2 * LOUDNESS_CONTEXT + 1
@@ -142,7 +143,8 @@ class ControlStream(nn.Module):
             self.film = self.decoder.film_of(code)
             self.latent_weight = float(latent_weight(
                 torch.full((1,), self.source, dtype=torch.float64),
-                torch.full((1,), target, dtype=torch.float64), self.latent_fades))
+                torch.full((1,), target, dtype=torch.float64),
+                self.latent_fades)) * self.latent_shown
 
     @torch.jit.export
     def reset(self):

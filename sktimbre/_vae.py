@@ -73,7 +73,7 @@ class TimbreVAE(DecoderInputsMixin, TrainingLossesMixin, AlphaBlendMixin,
         output stays between the input's and the decoder's. 1 reconstructs
         the input exactly at its own timbre; 0 always outputs the decoder
         alone.
-    latent_dropout : float in [0, 1], default=0.5
+    latent_dropout : float in [0, 1], default=0.75
         Share of training crops whose content latent the decoder does not
         see, so that it learns to render a frame from its pitch and relative
         loudness alone. When above 0, conversion also fades the latent out
@@ -81,7 +81,9 @@ class TimbreVAE(DecoderInputsMixin, TrainingLossesMixin, AlphaBlendMixin,
         own timbre, none from half a step away. The latent is what the
         decoder reads of the source instrument's own playing; without it,
         alpha 0.5 from a violin piece and from a flute piece with the same
-        notes is rendered from the same inputs.
+        notes is rendered from the same inputs. At 1 the decoder never sees
+        the latent and no conversion reads it, not even at the input's own
+        timbre.
     note_frames : int or "auto", default="auto"
         The decoder is told, per frame, whether it sounds, the frames since
         its note began and (unless ``causal``) the frames until it ends, each
@@ -287,7 +289,7 @@ class TimbreVAE(DecoderInputsMixin, TrainingLossesMixin, AlphaBlendMixin,
         lambda_adversarial=0.1,
         lambda_alpha=0.05,
         keep_detail=1.0,
-        latent_dropout=0.5,
+        latent_dropout=0.75,
         note_frames="auto",
         synthesis="griffinlim",
         calibrate_alpha=False,

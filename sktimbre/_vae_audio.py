@@ -64,7 +64,11 @@ class AdditiveAudioMixin:
 
     def _latent_weight(self, source, target):
         """:func:`latent_weight` of tensors of shape (B,), as (B, 1, 1)."""
-        return latent_weight(source, target, self.latent_dropout > 0).reshape(-1, 1, 1)
+        weight = latent_weight(source, target, self.latent_dropout > 0)
+        if self.latent_dropout >= 1:
+            # Never shown the latent in training: it reads none of it.
+            weight = torch.zeros_like(weight)
+        return weight.reshape(-1, 1, 1)
 
     def _content_inputs(self, chunk, source_alpha, target_alpha):
         """A chunk's content as the decoder reads it in a conversion from

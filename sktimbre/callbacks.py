@@ -156,7 +156,7 @@ class LRScheduler(Callback):
     >>> b = [np.sign(np.sin(2 * np.pi * 330 * t)).astype(np.float32) * 0.2]
     >>> halving = LRScheduler("StepLR", step_size=1, gamma=0.5)
     >>> gan = TimbreCycleGAN(width=8, discriminator_width=8, lr=1e-3,
-    ...                      max_epochs=3, calibrate_alpha=False,
+    ...                      max_epochs=3, steps_per_epoch=2, calibrate_alpha=False,
     ...                      callbacks=[halving], random_state=0).fit(a, b)
     >>> gan.history_["lr"]
     [0.001, 0.0005, 0.00025]

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -54,13 +56,51 @@ def median_cents_moved(model, clip, alpha=1.0):
     return float(np.median(cents[10:-10]))
 
 
-def pytest_terminal_summary(terminalreporter):
-    """Report the bad-input table's count: tried, clear errors, crashes."""
+def pytest_configure(config):
+    """Under pytest-xdist each worker shares the cores with the others: one
+    torch thread each, or their thread pools take turns on every core."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
+
+
+# The bad-input tallies of pytest-xdist's workers, gathered by the controller.
+_WORKER_TALLIES = []
+
+
+def _bad_input_tally():
+    """The tally of tests/test_bad_input.py in this process, if it ran here."""
     import sys
 
     module = next((m for name, m in list(sys.modules.items())
                    if name.endswith("test_bad_input")), None)
-    tally = getattr(module, "TALLY", None)
+    return getattr(module, "TALLY", None)
+
+
+def pytest_sessionfinish(session):
+    """On a pytest-xdist worker, hand the bad-input tally to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    tally = _bad_input_tally()
+    if workeroutput is not None and tally:
+        workeroutput["bad_input_tally"] = dict(tally)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """pytest-xdist's controller: keep what a finished worker tallied."""
+    tally = getattr(node, "workeroutput", {}).get("bad_input_tally")
+    if tally:
+        _WORKER_TALLIES.append(tally)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Report the bad-input table's count: tried, clear errors, crashes."""
+    from collections import Counter
+
+    tally = Counter(_bad_input_tally() or {})
+    for worker in _WORKER_TALLIES:
+        tally.update(worker)
     if not tally:
         return
     failed = [r for r in terminalreporter.stats.get("failed", [])

@@ -237,13 +237,15 @@ def test_causal_model_converts_in_chunks_exactly_and_persists(causal_vae, pair,
     np.testing.assert_array_equal(np.asarray(loaded.transform(S, alpha=0.7)), whole)
 
 
-@pytest.mark.parametrize("middle", [0.5, 0.2], ids=["equal steps", "spaced"])
-def test_stream_with_a_faded_latent_equals_offline(pair, middle):
+@pytest.mark.parametrize("middle, dropout", [(0.5, 0.5), (0.2, 0.5), (0.5, 1.0)],
+                         ids=["equal steps", "spaced", "never shown"])
+def test_stream_with_a_faded_latent_equals_offline(pair, middle, dropout):
     # Alpha 0.3 from A reads the latent at weight 0.4, alpha 0.5 and 0.9 not
-    # at all. Spaced, the code follows alpha_curve_ and the latent's weight
-    # the alpha asked for, offline and streamed alike.
+    # at all; a latent never shown in training is never read. Spaced, the
+    # code follows alpha_curve_ and the latent's weight the alpha asked for,
+    # offline and streamed alike.
     model = tiny(TimbreVAE, synthesis="additive", keep_detail=0.0,
-                 latent_dropout=0.5).fit(*pair)
+                 latent_dropout=dropout).fit(*pair)
     model.alpha_curve_ = np.tile(np.interp(np.linspace(0, 1, 11), [0, 0.5, 1],
                                            [0, middle, 1]), (2, 1))
     piece = _piece(pair, 25600)

@@ -357,6 +357,21 @@ def test_latent_dropout_fades_the_latent_away_from_the_source(two_instruments):
                                atol=1e-4)
 
 
+def test_a_latent_never_shown_in_training_is_never_read(two_instruments):
+    a, b = two_instruments
+    vae = TimbreVAE(latent_dropout=1.0, keep_detail=0.0, **FAST).fit(a, b)
+    S = SpectrogramTransformer().fit(a, b).transform(a[0])
+    before = {alpha: vae.transform(S, alpha=alpha, source="A")
+              for alpha in (0.0, 0.25, 1.0)}
+    with torch.no_grad():
+        for p in vae.encoder_.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    # Not even at the input's own timbre: the decoder never learnt to read it.
+    for alpha, rendered in before.items():
+        np.testing.assert_array_equal(vae.transform(S, alpha=alpha, source="A"),
+                                      rendered)
+
+
 def test_without_latent_dropout_the_latent_is_always_read(two_instruments):
     a, b = two_instruments
     vae = TimbreVAE(latent_dropout=0.0, **FAST).fit(a, b)
