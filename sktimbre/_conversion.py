@@ -233,8 +233,18 @@ class ConversionMixin(TransformerMixin):
 
     def _source_alpha(self, probability):
         """The source alpha of a clip whose frames the domain classifier
-        gives a mean P(domain B) of ``probability``."""
-        return probability
+        gives a mean P(domain B) of ``probability``: the instrument it names,
+        0 (A) or 1 (B).
+
+        The classifier was trained on the two instruments' own clips, so its
+        P is how sure it is of the instrument, not a place between the two:
+        a flute piece it gives 0.9 is a flute piece, not one a tenth of the
+        way to the violin. Read as a place, that tenth kept a share of the
+        piece's own detail and latent at alpha 0.5, more from the side the
+        classifier was less sure of, and held the two sides of the blend
+        apart. A spectrogram that a timbre model rendered carries the alpha
+        it was rendered at instead (``Spectrogram.timbre``)."""
+        return float(round(probability))
 
     def _convert_rendering(self, spec, source_alpha, target_alpha, *, length,
                            peak=None):

@@ -453,10 +453,6 @@ class TimbreCycleGAN(CycleGANLossMixin, BaseTimbreModel):
         return position(alpha, getattr(self, "alpha_curve_", None), line)
 
     # ---------------------------------------------------------- transform
-    def _source_alpha(self, probability):
-        """The input's instrument, 0 (A) or 1 (B): generators know only two."""
-        return float(round(probability))
-
     def _conversion_margin(self):
         return max(context_frames(getattr(self, name).receptive_field)
                    for name in self._generator_names)

@@ -92,6 +92,16 @@ def test_own_timbre_reconstruction_is_exact_with_keep_detail(tiny_vae, two_instr
     assert np.allclose(rebuilt, S, atol=1e-4)
 
 
+def test_a_clip_is_read_as_one_instrument_not_a_place_between(tiny_vae,
+                                                              two_instruments):
+    a, b = two_instruments
+    for clip, end in ((a[0], 0.0), (b[0], 1.0)):
+        S = tiny_vae.spectrogram_.transform(clip)
+        assert tiny_vae._estimate_source_alpha(S) == end
+        # Its own end gives it back exactly, however sure the classifier was.
+        np.testing.assert_allclose(tiny_vae.transform(S, alpha=end), S, atol=1e-4)
+
+
 def test_inverse_transform_undoes_transform(tiny_vae, two_instruments):
     a, _ = two_instruments
     S = tiny_vae.spectrogram_.transform(a[0])
