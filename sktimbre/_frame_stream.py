@@ -107,8 +107,7 @@ class ControlStream(nn.Module):
         self.source = float(source)
         # See TimbreVAE._latent_weight: a decoder trained to render without
         # the latent reads less of it the farther alpha is from the source.
-        self.latent_fades = bool(model.latent_dropout > 0)
-        self.latent_shown = float(model.latent_dropout < 1)
+        self.latent_dropout = float(model.latent_dropout)
         self.latent_weight = 1.0
         self.set_target(float(target), float(position))
         self.smooth_width = 2 * LOUDNESS_CONTEXT + 1
@@ -144,7 +143,7 @@ class ControlStream(nn.Module):
             self.latent_weight = float(latent_weight(
                 torch.full((1,), self.source, dtype=torch.float64),
                 torch.full((1,), target, dtype=torch.float64),
-                self.latent_fades)) * self.latent_shown
+                self.latent_dropout))
 
     @torch.jit.export
     def reset(self):

@@ -21,15 +21,17 @@ def half_step_fade(distance: torch.Tensor) -> torch.Tensor:
 
 
 def latent_weight(source: torch.Tensor, target: torch.Tensor,
-                  fades: bool) -> torch.Tensor:
+                  dropout: float) -> torch.Tensor:
     """Weight of the content latent in a render at ``target`` of content
-    read from instrument ``source`` (tensors of the same shape): 1 unless
-    the decoder learnt to render without it (``fades``, a TimbreVAE with
-    ``latent_dropout`` > 0); then the :func:`half_step_fade` of their
-    distance, as the input's detail fades. Scriptable: the streaming
-    modules weigh the latent with it too."""
-    if not fades:
+    read from instrument ``source`` (tensors of the same shape), for a
+    decoder trained with ``latent_dropout`` of ``dropout``: 1 if it always
+    saw the latent (0); none if it never did (1); otherwise the
+    :func:`half_step_fade` of their distance, as the input's detail fades.
+    Scriptable: the streaming modules weigh the latent with it too."""
+    if dropout <= 0.0:
         return torch.ones_like(source)
+    if dropout >= 1.0:
+        return torch.zeros_like(source)
     return half_step_fade((target - source).abs())
 
 
@@ -64,11 +66,8 @@ class AdditiveAudioMixin:
 
     def _latent_weight(self, source, target):
         """:func:`latent_weight` of tensors of shape (B,), as (B, 1, 1)."""
-        weight = latent_weight(source, target, self.latent_dropout > 0)
-        if self.latent_dropout >= 1:
-            # Never shown the latent in training: it reads none of it.
-            weight = torch.zeros_like(weight)
-        return weight.reshape(-1, 1, 1)
+        return latent_weight(source, target,
+                             float(self.latent_dropout)).reshape(-1, 1, 1)
 
     def _content_inputs(self, chunk, source_alpha, target_alpha):
         """A chunk's content as the decoder reads it in a conversion from

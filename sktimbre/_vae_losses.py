@@ -55,8 +55,9 @@ class TrainingLossesMixin:
         total = 0.0
         for batch in batches:
             mean, _ = self._encode(batch.spec, batch.domain)
-            if self.latent_dropout >= 1:
-                mean = torch.zeros_like(mean)
+            # A reconstruction reads the latent as a conversion at the
+            # input's own timbre does (not at all if it was never shown).
+            mean = self._latent_weight(batch.domain, batch.domain) * mean
             rebuilt = self._decode(mean, batch.features, batch.f0, batch.domain)
             total += float(F.l1_loss(rebuilt, batch.spec)) / len(batches)
         return total
