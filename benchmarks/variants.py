@@ -1,4 +1,4 @@
-"""A TimbreVAE setting against the default, on one source, in minutes.
+"""A model setting against the default, on one source, in minutes.
 
 The quick comparison behind a choice of default: one fit per source of the
 pipeline with the given parameters (``random_state=0``), then LSD both ways
@@ -12,6 +12,10 @@ line per source.
     python benchmarks/variants.py --source csound-recorded \\
         --param max_epochs=30 --lr-decay-epochs 15 --random-state 1
     python benchmarks/variants.py --source csound --random-state 0 1 2
+    python benchmarks/variants.py --model cyclegan --source csound \\
+        --param match_eq=false
+
+``--model`` picks the TimbreVAE (the default) or the TimbreCycleGAN.
 
 With several ``--random-state`` seeds, each source's seed lines are followed
 by a summary line: the mean of each figure over the seeds and its range
@@ -33,12 +37,20 @@ from _common import SOURCES, load_source
 from quality import p_target
 from sklearn.pipeline import Pipeline
 
-from sktimbre import MatchEQ, SpectrogramTransformer, TimbreVAE, convert
+from sktimbre import (
+    MatchEQ,
+    SpectrogramTransformer,
+    TimbreCycleGAN,
+    TimbreVAE,
+    convert,
+)
 from sktimbre._training_callbacks import LinearLRDecay
 from sktimbre.metrics import InstrumentClassifier, blend_gap, log_spectral_distance
 
+MODELS = {"vae": TimbreVAE, "cyclegan": TimbreCycleGAN}
 
-def measure(source, params, random_state=0, lr_decay_epochs=0):
+
+def measure(source, params, random_state=0, lr_decay_epochs=0, model_name="vae"):
     data = load_source(source)
     sr, violin, flute = data.sr, data.test_violin, data.test_flute
     torch.manual_seed(0)
@@ -51,7 +63,7 @@ def measure(source, params, random_state=0, lr_decay_epochs=0):
     def p_flute(clips):
         return float(np.mean(judge.predict_proba(clips)[:, 1]))
 
-    model = TimbreVAE(random_state=random_state, **params)
+    model = MODELS[model_name](random_state=random_state, **params)
     if lr_decay_epochs:
         model.set_params(callbacks=[LinearLRDecay(lr_decay_epochs, model.max_epochs)])
     pipe = Pipeline([("spec", SpectrogramTransformer()), ("model", model)])
@@ -64,7 +76,8 @@ def measure(source, params, random_state=0, lr_decay_epochs=0):
     lsd = (log_spectral_distance(flute, to_flute, sr=sr),
            log_spectral_distance(violin, to_violin, sr=sr))
     return {
-        "source": source, "params": params, "random_state": random_state,
+        "source": source, "model": model_name, "params": params,
+        "random_state": random_state,
         "lr_decay_epochs": lr_decay_epochs, "epochs": pipe["model"].n_epochs_,
         "best_epoch": pipe["model"].best_epoch_,
         "lsd": [round(v, 2) for v in lsd], "match_eq": [round(v, 2) for v in eq_lsd],
@@ -73,14 +86,26 @@ def measure(source, params, random_state=0, lr_decay_epochs=0):
         "p_flute_at_half": [round(p_flute(m), 2) for m in middle],
         "p_target": [round(p, 2) for p in p_target(judge, to_flute, to_violin)],
         "fit_s": round(fit_s),
-        "level_error_db": round(pipe["model"].history_["conversion_level_error_db"], 2),
-        # Where alpha 0.5 puts the timbre code (0.5 unless calibrate_alpha).
-        "code_at_half": round(float(pipe["model"]._position(0.5)), 3),
+        **model_figures(pipe["model"]),
         "p_flute_along_alpha_from_a": [
             round(p_flute(convert(pipe, violin, alpha=a)), 2) for a in (0.25, 0.75)],
         "p_flute_along_alpha_from_b": [
             round(p_flute(convert(pipe, flute, alpha=a)), 2) for a in (0.25, 0.75)],
     }
+
+
+def model_figures(model):
+    """What only one of the models reports: the TimbreVAE's level error and
+    where alpha 0.5 puts its timbre code (0.5 unless calibrate_alpha); the
+    TimbreCycleGAN's mean change in dB (A to B, B to A) and the positions
+    alpha 0.5 reaches on its two lines."""
+    if isinstance(model, TimbreVAE):
+        return {"level_error_db": round(
+                    model.history_["conversion_level_error_db"], 2),
+                "code_at_half": round(float(model._position(0.5)), 3)}
+    return {"change_db": np.round(model.change_db_, 2).tolist(),
+            "position_at_half": [round(float(model._position(0.5, line)), 3)
+                                 for line in (0, 1)]}
 
 
 # The figures whose spread over seeds is summarised, each a number or a list.
@@ -109,10 +134,11 @@ def parameter(text):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="vae", choices=list(MODELS))
     parser.add_argument("--source", nargs="+", default=["timgm6mb"],
                         choices=list(SOURCES))
     parser.add_argument("--param", action="append", type=parameter, default=[],
-                        help="a TimbreVAE parameter as name=JSON value")
+                        help="a model parameter as name=JSON value")
     parser.add_argument("--random-state", type=int, nargs="+", default=[0],
                         help="seeds: one fit each, then a summary of their spread")
     parser.add_argument("--lr-decay-epochs", type=int, default=0)
@@ -120,7 +146,8 @@ def main():
     for source in args.source:
         runs = []
         for seed in args.random_state:
-            runs.append(measure(source, dict(args.param), seed, args.lr_decay_epochs))
+            runs.append(measure(source, dict(args.param), seed,
+                                args.lr_decay_epochs, args.model))
             print(json.dumps(runs[-1]), flush=True)
         if len(runs) > 1:
             print(json.dumps(seed_summary(runs)), flush=True)

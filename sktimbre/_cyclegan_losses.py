@@ -1,11 +1,9 @@
 """The TimbreCycleGAN's losses: adversarial (least squares), cycle,
 identity, harmonic contrast and loudness, and the held-out cycle error."""
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ._alpha_spacing import evenly
 from ._frozen import frozen
 from ._nn import frame_loudness
 
@@ -16,10 +14,6 @@ _CONTRAST_DECAY = 0.8
 # Two instruments playing the same notes differ in level by a few dB, so
 # only a loudness change beyond this many nepers (about 6 dB) costs.
 _LOUDNESS_SLACK = 0.7
-# How the generators' change is measured after training (change_db_):
-# the first frames of this many training pieces of each instrument.
-_CHANGE_PIECES = 8
-_CHANGE_FRAMES = 512
 
 
 class CycleGANLossMixin:
@@ -72,7 +66,13 @@ class CycleGANLossMixin:
                 + _least_squares(self.discriminator_a_(fake_a), 1.0)
             )
         cycle = 0.5 * (F.l1_loss(cycled_a, real_a) + F.l1_loss(cycled_b, real_b))
-        identity = 0.5 * (F.l1_loss(same_b, real_b) + F.l1_loss(same_a, real_a))
+        # The fixed prior (match-EQ, or zero) is the translation's known
+        # part: identity and loudness ask the learnt part alone to keep its
+        # input, so neither pulls the prior back to zero.
+        prior_ab = self.generator_ab_.prior[:, None]
+        prior_ba = self.generator_ba_.prior[:, None]
+        identity = 0.5 * (F.l1_loss(same_b - prior_ab, real_b)
+                          + F.l1_loss(same_a - prior_ba, real_a))
         # Both content losses compare log magnitudes: undo the normalisation
         # once per tensor.
         log_a, log_b, log_fake_b, log_fake_a = (
@@ -82,8 +82,11 @@ class CycleGANLossMixin:
             self._contrast_lost(log_a, log_fake_b, batch, ~is_b)
             + self._contrast_lost(log_b, log_fake_a, batch, is_b)
         )
-        loudness = 0.5 * (_loudness_moved(log_a, log_fake_b)
-                          + _loudness_moved(log_b, log_fake_a))
+        filtered_a, filtered_b = (
+            self.spectrogram_.denormalise(spec)
+            for spec in (real_a + prior_ab, real_b + prior_ba))
+        loudness = 0.5 * (_loudness_moved(filtered_a, log_fake_b)
+                          + _loudness_moved(filtered_b, log_fake_a))
         losses = {"adversarial": adversarial, "cycle": cycle, "identity": identity,
                   "pitch": pitch, "loudness": loudness}
         total = adversarial + self.lambda_cycle * cycle + (
@@ -99,29 +102,6 @@ class CycleGANLossMixin:
             total = total + second
         return {"loss": total, **losses, "discriminator": discriminator.detach(),
                 "domain": domain.detach()}
-
-    def _measured_change(self, train):
-        """Mean absolute change in dB of log magnitude that each generator's
-        full translation makes to the first frames of up to
-        ``_CHANGE_PIECES`` training pieces of its source instrument: A to B,
-        then B to A."""
-        to_db = 20.0 / np.log(10.0)
-        scale = None
-        change = np.zeros(2)
-        for domain, generator in ((0, self.generator_ab_), (1, self.generator_ba_)):
-            pieces = evenly([c.spec[:, :_CHANGE_FRAMES] for c in train
-                              if c.domain == domain], _CHANGE_PIECES)
-            if not pieces:
-                continue
-            if scale is None:
-                scale = torch.as_tensor(self.spectrogram_.scale_,
-                                        dtype=pieces[0].dtype,
-                                        device=pieces[0].device)[:, None]
-            moved = [(generator.change(piece[None])[0] * scale).abs()
-                     for piece in pieces]
-            values = sum(m.numel() for m in moved)
-            change[domain] = to_db * float(sum(m.sum() for m in moved)) / values
-        return change
 
     def _contrast_lost(self, real, fake, batch, rows):
         """Harmonic contrast of ``real`` that ``fake`` lost, in nepers,

@@ -342,6 +342,11 @@ class GatedResidualGenerator(nn.Module):
     know the positions of the harmonics of every pitch from a few hidden
     channels.
 
+    A fixed per-row offset, the ``prior`` buffer (zero unless set), is
+    added to every frame's change: the part of the translation a model
+    knows before training (its match-EQ filter), which the network then
+    refines rather than learns.
+
     Parameters
     ----------
     n_freq : int
@@ -372,6 +377,7 @@ class GatedResidualGenerator(nn.Module):
         # the adversary asks for them.
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        self.register_buffer("prior", torch.zeros(n_freq))
 
     @property
     def receptive_field(self):
@@ -385,7 +391,7 @@ class GatedResidualGenerator(nn.Module):
         for block in self.blocks:
             h = h + block(h)
         gain, offset = self.out(h).chunk(2, dim=1)
-        return gain * spec + offset
+        return gain * spec + offset + self.prior[:, None]
 
     def forward(self, spec):
         return spec + self.change(spec)
