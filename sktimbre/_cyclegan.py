@@ -40,12 +40,13 @@ class TimbreCycleGAN(CycleGANLossMixin, BaseTimbreModel):
     """CycleGAN that translates between two instruments and blends them by alpha.
 
     Two generators translate normalised log-magnitude spectrograms, ``G``
-    from instrument A to B and ``F`` from B to A; each adds a learnt change to
-    its input, a gain and an offset per frequency row and frame (gated 1-D
+    from instrument A to B and ``F`` from B to A; each adds to its input a
+    fixed filter between the two instruments (``match_eq``) and a learnt
+    change, a gain and an offset per frequency row and frame (gated 1-D
     convolutions along time, frequency rows as channels), so the input's
     harmonics, and with them its pitch, pass through. Least-squares patch
     discriminators judge each instrument's spectrograms; cycle consistency
-    (``F(G(a)) = a``) and identity (``G(b) = b``) losses tie the
+    (``F(G(a)) = a``) and identity (the learnt change leaves B alone) losses tie the
     translation to its input (Zhu et al. 2017), a harmonic-contrast loss
     keeps the pitch trackable and a loudness loss each frame's level, and a
     second adversarial step judges the cycled spectrograms too (CycleGAN-VC2,
