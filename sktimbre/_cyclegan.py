@@ -74,14 +74,11 @@ class TimbreCycleGAN(CycleGANLossMixin, BaseTimbreModel):
         that many frames around every chunk it converts.
     discriminator_width : int, default=64
         Channels of the discriminators' first layer.
-    lambda_cycle : float, default=3.0
+    lambda_cycle : float, default=6.0
         Weight of the cycle-consistency loss. Higher brings pieces back more
         faithfully through both generators but slows the translation: at 10
         a default-length CPU fit stays at the identity, and the loudness
-        loss already ties each translation to its input's level. 3 moved
-        the translations of every development source as close to their
-        targets as 6 or closer (csound's within 0.1 dB) and narrowed alpha
-        0.5's gap on every one.
+        loss already ties each translation to its input's level.
     lambda_identity : float, default=0.5
         Weight of the identity loss, which asks each generator to leave its
         own target instrument unchanged.
@@ -230,7 +227,7 @@ class TimbreCycleGAN(CycleGANLossMixin, BaseTimbreModel):
         absolute change in dB of the log magnitude that a full translation
         (``alpha`` at the other end) makes to up to 8 training pieces of its
         source instrument (their first 6 seconds), from A to B and from B to
-        A. Default fits learnt some 5 to 10 dB on the four development
+        A. Default fits learnt some 2 to 8 dB on the four development
         sources. When either is under 1 dB after at least 100 training
         steps, ``fit`` warns (a ``UserWarning``): the model returns about
         where it started (the fixed filter, or its input) at every
@@ -307,7 +304,7 @@ class TimbreCycleGAN(CycleGANLossMixin, BaseTimbreModel):
         width=128,
         n_residual_blocks=6,
         discriminator_width=64,
-        lambda_cycle=3.0,
+        lambda_cycle=6.0,
         lambda_identity=0.5,
         second_adversarial=True,
         lambda_pitch=1.0,

@@ -20,7 +20,7 @@ _SOUNDING = 0.01
 _CHANGE_PIECES = 8
 _CHANGE_FRAMES = 512
 # The least mean learnt change in dB that a fit is expected to make: default
-# fits learnt 5 to 10 dB on the development sources, while fits that learnt
+# fits learnt 2 to 8 dB on the development sources, while fits that learnt
 # nothing stay under 0.5.
 _LEAST_CHANGE_DB = 1.0
 # Fits of fewer steps (smoke tests) are too short to be expected to move.
