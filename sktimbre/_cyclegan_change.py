@@ -71,8 +71,7 @@ def measured_change(model, train):
         scale = torch.as_tensor(model.spectrogram_.scale_, dtype=pieces[0].dtype,
                                 device=pieces[0].device)[:, None]
         # The learnt part: the prior is there before any training.
-        prior = generator.prior[:, None]
-        moved = [((generator.change(piece[None])[0] - prior) * scale).abs()
+        moved = [(generator.learnt_change(piece[None])[0] * scale).abs()
                  for piece in pieces]
         values = sum(m.numel() for m in moved)
         change[domain] = to_db * float(sum(m.sum() for m in moved)) / values

@@ -385,13 +385,19 @@ class GatedResidualGenerator(nn.Module):
         layers = [self.inp.conv, *(block.conv for block in self.blocks), self.out]
         return 1 + sum(_reach(conv) for conv in layers)
 
-    def change(self, spec):
-        """The residual the generator adds to ``spec`` (batch, n_freq, T)."""
+    def learnt_change(self, spec):
+        """The network's part of the residual for ``spec`` (batch, n_freq,
+        T): the change beyond the fixed ``prior``."""
         h = self.inp(spec)
         for block in self.blocks:
             h = h + block(h)
         gain, offset = self.out(h).chunk(2, dim=1)
-        return gain * spec + offset + self.prior[:, None]
+        return gain * spec + offset
+
+    def change(self, spec):
+        """The residual the generator adds to ``spec`` (batch, n_freq, T):
+        the fixed prior and the learnt change."""
+        return self.learnt_change(spec) + self.prior[:, None]
 
     def forward(self, spec):
         return spec + self.change(spec)
