@@ -19,6 +19,7 @@ from ._alpha_spacing import (
 from ._base import BaseTimbreModel
 from ._cyclegan_change import match_eq_prior, measured_change, warn_if_unlearnt
 from ._cyclegan_losses import CycleGANLossMixin
+from ._harmonic_comb import clip_comb, model_comb
 from ._nn import (
     FrameClassifier,
     GatedResidualGenerator,
@@ -110,6 +111,14 @@ class TimbreCycleGAN(CycleGANLossMixin, BaseTimbreModel):
         judge the learnt part. False starts both generators at the identity,
         which left the translations of recordings in a room further from
         the target than a match-EQ.
+    draw_harmonics : bool, default=True
+        Give each generator the harmonics of the input's pitch (the f0 the
+        harmonic-contrast loss reads): besides a gain and an offset per row
+        and frame, it learns a weight for a comb of peaks at the input's
+        harmonics, so it can draw the target instrument's harmonics where
+        the input has too little to scale (a flute's upper harmonics, for a
+        violin). False translates from the spectrogram alone, as models
+        saved before this parameter did.
     calibrate_alpha : bool or classifier, default=True
         Space the positions along each line so that ``alpha`` is heard
         evenly. Equal steps in log magnitude are not equal steps in
@@ -282,6 +291,9 @@ class TimbreCycleGAN(CycleGANLossMixin, BaseTimbreModel):
     _discriminator_names = _module_names[2:]
     _keeps_best_epoch = False
     _state_names = BaseTimbreModel._state_names + ("_average_state_",)
+    # Files and pickles of models made before this parameter existed were
+    # made as this value makes them.
+    _params_of_older_files = {"draw_harmonics": False}
 
     _parameter_constraints = {
         **BaseTimbreModel._parameter_constraints,
@@ -295,6 +307,7 @@ class TimbreCycleGAN(CycleGANLossMixin, BaseTimbreModel):
         "lambda_pitch": [Interval(numbers.Real, 0, None, closed="left")],
         "lambda_loudness": [Interval(numbers.Real, 0, None, closed="left")],
         "match_eq": ["boolean"],
+        "draw_harmonics": ["boolean"],
         "calibrate_alpha": CALIBRATE_ALPHA_CONSTRAINT,
         "lr_decay_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "ema_decay": [Interval(numbers.Real, 0, 1, closed="left")],
@@ -312,6 +325,7 @@ class TimbreCycleGAN(CycleGANLossMixin, BaseTimbreModel):
         lambda_pitch=1.0,
         lambda_loudness=1.0,
         match_eq=True,
+        draw_harmonics=True,
         calibrate_alpha=True,
         alpha=0.5,
         spectrogram=None,
@@ -342,6 +356,7 @@ class TimbreCycleGAN(CycleGANLossMixin, BaseTimbreModel):
         self.lambda_pitch = lambda_pitch
         self.lambda_loudness = lambda_loudness
         self.match_eq = match_eq
+        self.draw_harmonics = draw_harmonics
         self.calibrate_alpha = calibrate_alpha
         self.alpha = alpha
         self.spectrogram = spectrogram
@@ -367,9 +382,9 @@ class TimbreCycleGAN(CycleGANLossMixin, BaseTimbreModel):
     def _build_networks(self, train):
         n_freq = self.spectrogram_.n_freq_
         self.generator_ab_ = GatedResidualGenerator(
-            n_freq, self.width, self.n_residual_blocks)
+            n_freq, self.width, self.n_residual_blocks, self.draw_harmonics)
         self.generator_ba_ = GatedResidualGenerator(
-            n_freq, self.width, self.n_residual_blocks)
+            n_freq, self.width, self.n_residual_blocks, self.draw_harmonics)
         self.discriminator_a_ = PatchDiscriminator(n_freq, self.discriminator_width)
         self.discriminator_b_ = PatchDiscriminator(n_freq, self.discriminator_width)
         if self.second_adversarial:
@@ -424,7 +439,9 @@ class TimbreCycleGAN(CycleGANLossMixin, BaseTimbreModel):
         lines = []
         for domain, generator in ((0, self.generator_ab_), (1, self.generator_ba_)):
             pieces = evenly(real[domain], JUDGED_PIECES)
-            moved = [generator(piece[None])[0] for piece in pieces]
+            clips = evenly([c for c in train if c.domain == domain], JUDGED_PIECES)
+            moved = [generator(piece[None], clip_comb(self, clip, piece.shape[-1]))[0]
+                     for piece, clip in zip(pieces, clips)]
             # Every line runs from instrument A's end to B's end.
             ends = zip(pieces, moved) if domain == 0 else zip(moved, pieces)
             lines.append([(start.cpu().numpy(), end.cpu().numpy())
@@ -469,12 +486,13 @@ class TimbreCycleGAN(CycleGANLossMixin, BaseTimbreModel):
         # the share of the remaining way, so alpha = source returns the input.
         # Each generator's line has its own spacing of alpha (alpha_curve_).
         spec, alphas = chunk.spec, (source_alpha, target_alpha)
+        comb = model_comb(self, chunk.f0, chunk.features[:, 1])
         if target_alpha > source_alpha:
             source, target = (self._position(a, 0) for a in alphas)
             step = (target - source) / (1.0 - source)
-            return spec + step * self.generator_ab_.change(spec)
+            return spec + step * self.generator_ab_.change(spec, comb)
         if target_alpha < source_alpha:
             source, target = (self._position(a, 1) for a in alphas)
             step = (source - target) / source
-            return spec + step * self.generator_ba_.change(spec)
+            return spec + step * self.generator_ba_.change(spec, comb)
         return spec.clone()

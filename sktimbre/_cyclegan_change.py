@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ._alpha_spacing import evenly
+from ._harmonic_comb import clip_comb
 from ._training import FIT_FRAMES
 
 __all__ = ["match_eq_prior", "measured_change", "warn_if_unlearnt"]
@@ -64,15 +65,16 @@ def measured_change(model, train):
     to_db = 20.0 / np.log(10.0)
     change = np.zeros(2)
     for domain, generator in ((0, model.generator_ab_), (1, model.generator_ba_)):
-        pieces = evenly([c.spec[:, :_CHANGE_FRAMES] for c in train
-                         if c.domain == domain], _CHANGE_PIECES)
-        if not pieces:
+        clips = evenly([c for c in train if c.domain == domain], _CHANGE_PIECES)
+        if not clips:
             continue
+        pieces = [c.spec[:, :_CHANGE_FRAMES] for c in clips]
         scale = torch.as_tensor(model.spectrogram_.scale_, dtype=pieces[0].dtype,
                                 device=pieces[0].device)[:, None]
         # The learnt part: the prior is there before any training.
-        moved = [(generator.learnt_change(piece[None])[0] * scale).abs()
-                 for piece in pieces]
+        moved = [(generator.learnt_change(
+                      piece[None], clip_comb(model, clip, piece.shape[-1]))[0]
+                  * scale).abs() for piece, clip in zip(pieces, clips)]
         values = sum(m.numel() for m in moved)
         change[domain] = to_db * float(sum(m.sum() for m in moved)) / values
     return change

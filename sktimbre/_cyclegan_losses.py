@@ -5,6 +5,7 @@ import torch
 from torch.nn import functional as F
 
 from ._frozen import frozen
+from ._harmonic_comb import model_comb
 from ._nn import frame_loudness
 
 __all__ = ["CycleGANLossMixin"]
@@ -33,12 +34,15 @@ class CycleGANLossMixin:
         n_a, n_b = len(real_a), len(real_b)
         # Each generator sees the other instrument (to translate) and its own
         # (for the identity loss) in one call: fewer, larger convolutions.
-        fake_b, same_b = self.generator_ab_(torch.cat([real_a, real_b])).split(
-            [n_a, n_b])
-        fake_a, same_a = self.generator_ba_(torch.cat([real_b, real_a])).split(
-            [n_b, n_a])
-        cycled_a = self.generator_ba_(fake_b)
-        cycled_b = self.generator_ab_(fake_a)
+        # A translation and its way back share the input's pitch, so its
+        # harmonic comb (None when the generators draw none).
+        comb_a, comb_b = self._harmonic_combs(batch, is_b)
+        fake_b, same_b = self.generator_ab_(
+            torch.cat([real_a, real_b]), _joined(comb_a, comb_b)).split([n_a, n_b])
+        fake_a, same_a = self.generator_ba_(
+            torch.cat([real_b, real_a]), _joined(comb_b, comb_a)).split([n_b, n_a])
+        cycled_a = self.generator_ba_(fake_b, comb_a)
+        cycled_b = self.generator_ab_(fake_a, comb_b)
 
         judged = [
             (self.discriminator_a_, real_a, fake_a),
@@ -103,6 +107,14 @@ class CycleGANLossMixin:
         return {"loss": total, **losses, "discriminator": discriminator.detach(),
                 "domain": domain.detach()}
 
+    def _harmonic_combs(self, batch, is_b):
+        """The harmonic combs of a batch's clips of A and of B, or
+        ``(None, None)`` when the generators draw no harmonics."""
+        comb = model_comb(self, batch.f0, batch.features[:, 1])
+        if comb is None:
+            return None, None
+        return comb[~is_b], comb[is_b]
+
     def _contrast_lost(self, real, fake, batch, rows):
         """Harmonic contrast of ``real`` that ``fake`` lost, in nepers,
         weighted by how periodic each frame is; both are log magnitudes."""
@@ -120,14 +132,15 @@ class CycleGANLossMixin:
         total = 0.0
         for batch in batches:
             is_b = batch.domain > 0.5
+            comb_a, comb_b = self._harmonic_combs(batch, is_b)
             errors = []
-            for real, there, back in (
-                (batch.spec[~is_b], self.generator_ab_, self.generator_ba_),
-                (batch.spec[is_b], self.generator_ba_, self.generator_ab_),
+            for real, comb, there, back in (
+                (batch.spec[~is_b], comb_a, self.generator_ab_, self.generator_ba_),
+                (batch.spec[is_b], comb_b, self.generator_ba_, self.generator_ab_),
             ):
                 if len(real):
-                    errors.append(F.l1_loss(back(there(real)), real))
-                    errors.append(F.l1_loss(back(real), real))
+                    errors.append(F.l1_loss(back(there(real, comb), comb), real))
+                    errors.append(F.l1_loss(back(real, comb), real))
             total += float(sum(errors) / len(errors)) / len(batches)
         return total
 
@@ -167,6 +180,11 @@ def _loudness_moved(real, fake):
     frame's summed power, halved."""
     moved = [frame_loudness(log_magnitude) for log_magnitude in (real, fake)]
     return F.relu((moved[1] - moved[0]).abs() - _LOUDNESS_SLACK).mean()
+
+
+def _joined(first, second):
+    """Two batches' combs as one, or None when there are none."""
+    return None if first is None else torch.cat([first, second])
 
 
 def _judged_loss(judge, real, fake):

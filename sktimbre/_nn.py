@@ -357,13 +357,21 @@ class GatedResidualGenerator(nn.Module):
         Gated residual blocks; dilations cycle 1, 2, 4 so that context grows
         without downsampling time (downsampling would make chunked conversion
         differ from whole-piece conversion).
+    draws_harmonics : bool, default=False
+        Also read a third term from the state, a weight per row and frame
+        of the input's :func:`~sktimbre._harmonic_comb.harmonic_comb`
+        (``gain * spec + offset + weight * comb``): a row is then raised or
+        lowered where a harmonic of the input's pitch falls even when the
+        input has next to nothing there to scale. Every call then takes the
+        comb.
     """
 
     _DILATIONS = (1, 2, 4)
     _KERNEL = 5
 
-    def __init__(self, n_freq, width, n_residual_blocks):
+    def __init__(self, n_freq, width, n_residual_blocks, draws_harmonics=False):
         super().__init__()
+        self.draws_harmonics = draws_harmonics
         # Frequency rows are mixed frame by frame at both ends; time context
         # comes from the residual blocks alone.
         self.inp = GatedConv(n_freq, width, 1)
@@ -372,7 +380,7 @@ class GatedResidualGenerator(nn.Module):
                       self._DILATIONS[i % len(self._DILATIONS)])
             for i in range(n_residual_blocks)
         )
-        self.out = nn.Conv1d(width, 2 * n_freq, 1)
+        self.out = nn.Conv1d(width, (3 if draws_harmonics else 2) * n_freq, 1)
         # Start as the identity: gain and offset begin at zero and grow as
         # the adversary asks for them.
         nn.init.zeros_(self.out.weight)
@@ -385,22 +393,31 @@ class GatedResidualGenerator(nn.Module):
         layers = [self.inp.conv, *(block.conv for block in self.blocks), self.out]
         return 1 + sum(_reach(conv) for conv in layers)
 
-    def learnt_change(self, spec):
+    def learnt_change(self, spec, comb=None):
         """The network's part of the residual for ``spec`` (batch, n_freq,
-        T): the change beyond the fixed ``prior``."""
+        T): the change beyond the fixed ``prior``. ``comb``, of the same
+        shape, is the input's harmonic comb, needed when the generator
+        ``draws_harmonics`` and ignored otherwise."""
         h = self.inp(spec)
         for block in self.blocks:
             h = h + block(h)
-        gain, offset = self.out(h).chunk(2, dim=1)
-        return gain * spec + offset
+        if not self.draws_harmonics:
+            gain, offset = self.out(h).chunk(2, dim=1)
+            return gain * spec + offset
+        if comb is None or comb.shape != spec.shape:
+            raise ValueError(
+                "this generator draws harmonics: pass the input's harmonic comb, "
+                f"shaped like the spectrogram {tuple(spec.shape)}.")
+        gain, offset, weight = self.out(h).chunk(3, dim=1)
+        return gain * spec + offset + weight * comb
 
-    def change(self, spec):
+    def change(self, spec, comb=None):
         """The residual the generator adds to ``spec`` (batch, n_freq, T):
         the fixed prior and the learnt change."""
-        return self.learnt_change(spec) + self.prior[:, None]
+        return self.learnt_change(spec, comb) + self.prior[:, None]
 
-    def forward(self, spec):
-        return spec + self.change(spec)
+    def forward(self, spec, comb=None):
+        return spec + self.change(spec, comb)
 
 
 class PatchDiscriminator(nn.Module):

@@ -463,3 +463,32 @@ def test_files_and_pickles_from_before_a_parameter_keep_their_behaviour(pair, tm
     assert (unpickled.latent_dropout, unpickled.note_frames) == (0.0, 0)
     assert np.array_equal(unpickled.transform(a[0], alpha=1.0),
                           model.transform(a[0], alpha=1.0))
+
+
+def test_cyclegan_files_from_before_draw_harmonics_translate_as_they_did(pair,
+                                                                       tmp_path):
+    # A TimbreCycleGAN saved before draw_harmonics existed has generators
+    # that read the spectrogram alone: it loads as draw_harmonics=False,
+    # with networks of that shape, and translates exactly as before.
+    from sktimbre import TimbreCycleGAN
+
+    a, b = pair
+    model = tiny(TimbreCycleGAN, draw_harmonics=False).fit(a, b)
+    path = model.save(tmp_path / "now.skt")
+    older = _with_json(path, tmp_path / "older.skt", "params.json",
+                       lambda params: params.pop("draw_harmonics"))
+    loaded = TimbreCycleGAN.load(older)
+    assert loaded.draw_harmonics is False
+    assert np.array_equal(loaded.transform(a[0], alpha=1.0),
+                          model.transform(a[0], alpha=1.0))
+    state = model.__getstate__()
+    del state["draw_harmonics"]
+    unpickled = TimbreCycleGAN.__new__(TimbreCycleGAN)
+    unpickled.__setstate__(state)
+    assert unpickled.draw_harmonics is False
+    assert np.array_equal(unpickled.transform(a[0], alpha=1.0),
+                          model.transform(a[0], alpha=1.0))
+    # Today's default draws them: its generators have the third term.
+    drawing = tiny(TimbreCycleGAN).fit(a, b)
+    assert drawing.generator_ab_.out.out_channels == 3 * drawing.spectrogram_.n_freq_
+    assert model.generator_ab_.out.out_channels == 2 * model.spectrogram_.n_freq_
