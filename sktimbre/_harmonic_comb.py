@@ -31,7 +31,8 @@ def harmonic_comb(f0, periodicity, frequencies, *, width=COMB_WIDTH,
     Parameters
     ----------
     f0 : torch.Tensor of shape (B, T)
-        Fundamental per frame in Hz (0 or NaN-free values where unpitched).
+        Fundamental per frame in Hz. Frames whose f0 is not positive (0 or
+        NaN where the tracker found none) get no comb.
     periodicity : torch.Tensor of shape (B, T)
         The pitch tracker's periodicity; frames at or below the threshold
         the models count as sounding (0.05) get no comb.
