@@ -28,6 +28,7 @@ from ._features import (
 )
 from ._nn import context_frames
 from ._notes import counted_frames, note_position, note_rows
+from ._pitch_table import pitch_offsets
 from ._spectrogram import AMIN
 from ._synth import padded_hann
 from ._vae_audio import SILENT_LOG, latent_weight
@@ -104,6 +105,10 @@ class ControlStream(nn.Module):
         self.register_buffer("loudness_line",
                              torch.stack(instrument_line(stats, weight)))
         self.register_buffer("film", torch.zeros(0, device=device))
+        # Each timbre's offsets per semitone (TimbreVAE pitch_table), looked
+        # up by the f0 of the frames the decoder gives out.
+        self.pitch_table = model.decoder_.pitch_table
+        self.register_buffer("pitch_rows", torch.zeros(0, device=device))
         self.source = float(source)
         # See TimbreVAE._latent_weight: a decoder trained to render without
         # the latent reads less of it the farther alpha is from the source.
@@ -140,6 +145,8 @@ class ControlStream(nn.Module):
         with torch.no_grad():
             code = self.code(torch.full((1,), position, device=self.film.device))
             self.film = self.decoder.film_of(code)
+            if self.pitch_table is not None:
+                self.pitch_rows = self.pitch_table.table(code)
             self.latent_weight = float(latent_weight(
                 torch.full((1,), self.source, dtype=torch.float64),
                 torch.full((1,), target, dtype=torch.float64),
@@ -253,10 +260,14 @@ class ControlStream(nn.Module):
                             self.latent_weight * self.latent.pop(ready)], dim=1)
         controls = self.decoder(inputs, self.film)
         count = controls.shape[-1]
+        f0 = self.f0.pop(count)[0]
+        if self.pitch_table is not None:
+            controls = controls + pitch_offsets(
+                self.pitch_rows, torch.log2(f0 / 440.0), self.pitch_table.lowest_note)
         silent = self.silent.pop(count)[0] > 0.5
         quiet = torch.full_like(controls, self.silent_control)
         controls = torch.where(silent[None], quiet, controls)
-        return self.f0.pop(count)[0], controls
+        return f0, controls
 
 
 def note_lookahead(model):

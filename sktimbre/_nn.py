@@ -8,6 +8,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._pitch_table import PitchTable
+
 __all__ = [
     "ConvEncoder",
     "FiLMDecoder",
@@ -131,18 +133,27 @@ class FiLMDecoder(nn.Module):
     """Content features and latent -> synthesiser controls, modulated by a code.
 
     Feature-wise linear modulation (Perez et al. 2018) injects the timbre code
-    into every layer, as conditional VAEs for instrument timbre do.
+    into every layer, as conditional VAEs for instrument timbre do. With
+    ``pitch_table``, a :class:`~sktimbre._pitch_table.PitchTable` adds each
+    timbre's own offset per semitone of the pitch (the first input row).
     """
 
     def __init__(self, n_inputs, hidden, code_dim, n_outputs, n_layers=4,
-                 causal=False):
+                 causal=False, pitch_table=False):
         super().__init__()
         self.inp = time_conv(n_inputs, hidden, 3, causal=causal)
         self.body = ConvStack(hidden, n_layers, causal=causal)
         self.film = nn.Linear(code_dim, 2 * hidden * n_layers)
         self.out = nn.Conv1d(hidden, n_outputs, 1)
+        # The first input row is the pitch, log2(f0 / 440).
+        self.pitch_table = PitchTable(code_dim, n_outputs) if pitch_table else None
         self.n_layers = n_layers
         self.hidden = hidden
+
+    def __setstate__(self, state):
+        # A decoder pickled before pitch_table existed has none.
+        state.get("_modules", {}).setdefault("pitch_table", None)
+        super().__setstate__(state)
 
     @property
     def receptive_field(self):
@@ -153,7 +164,10 @@ class FiLMDecoder(nn.Module):
         film = self.film(code).reshape(-1, self.n_layers, 2, self.hidden)
         film = [(film[:, i, 0], film[:, i, 1]) for i in range(self.n_layers)]
         h = self.body(self.inp(inputs), film)
-        return self.out(F.gelu(h))
+        controls = self.out(F.gelu(h))
+        if self.pitch_table is not None:
+            controls = controls + self.pitch_table(inputs[:, 0], code)
+        return controls
 
 
 class HarmonicRenderer(nn.Module):

@@ -130,6 +130,17 @@ class TimbreVAE(DecoderInputsMixin, TrainingLossesMixin, AlphaBlendMixin,
         Harmonics the synthesiser renders.
     n_noise_bands : int, default=64
         Bands of the synthesiser's noise envelope.
+    pitch_table : bool, default=False
+        Learn, for each instrument, an offset to every harmonic and noise
+        level per semitone of pitch (linear between semitones and along
+        alpha), which the decoder adds to what it renders: a lookup for the
+        note-to-note changes of a spectrum (strings, registers, sample
+        zones) that a network reading pitch as one number smooths over.
+        On the development sources it brought the conversions at alpha 0
+        and 1 closer to the target (flute to violin by 0.1-0.7 dB), but a
+        violin piece and a flute piece further apart at alpha 0.5 (a wider
+        blend gap), so it is off by default; turn it on for conversions
+        rather than blends (docs/design.md).
     causal : bool, default=False
         Networks whose output frame reads no later frame (convolutions padded
         on the left only, loudness averaged over the frames before, no note
@@ -275,6 +286,7 @@ class TimbreVAE(DecoderInputsMixin, TrainingLossesMixin, AlphaBlendMixin,
         "hidden": [Interval(numbers.Integral, 4, None, closed="left")],
         "n_harmonics": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_noise_bands": [Interval(numbers.Integral, 2, None, closed="left")],
+        "pitch_table": ["boolean"],
         "causal": ["boolean"],
         "ema_decay": [Interval(numbers.Real, 0, 1, closed="left")],
     }
@@ -282,7 +294,7 @@ class TimbreVAE(DecoderInputsMixin, TrainingLossesMixin, AlphaBlendMixin,
     # Files and pickles of models made before these parameters existed were
     # made as these values make them.
     _params_of_older_files = {"latent_dropout": 0.0, "note_frames": 0,
-                              "ema_decay": 0.0}
+                              "ema_decay": 0.0, "pitch_table": False}
     _state_names = BaseTimbreModel._state_names + ("_average_state_",)
 
     def __init__(
@@ -301,6 +313,7 @@ class TimbreVAE(DecoderInputsMixin, TrainingLossesMixin, AlphaBlendMixin,
         hidden=128,
         n_harmonics=60,
         n_noise_bands=64,
+        pitch_table=False,
         causal=False,
         alpha=0.5,
         spectrogram=None,
@@ -334,6 +347,7 @@ class TimbreVAE(DecoderInputsMixin, TrainingLossesMixin, AlphaBlendMixin,
         self.hidden = hidden
         self.n_harmonics = n_harmonics
         self.n_noise_bands = n_noise_bands
+        self.pitch_table = pitch_table
         self.causal = causal
         self.alpha = alpha
         self.spectrogram = spectrogram
@@ -371,6 +385,7 @@ class TimbreVAE(DecoderInputsMixin, TrainingLossesMixin, AlphaBlendMixin,
             code_dim,
             self.n_harmonics + self.n_noise_bands,
             causal=self.causal,
+            pitch_table=self.pitch_table,
         )
         self.renderer_ = HarmonicRenderer(
             transformer.sr, transformer.n_fft, self.n_harmonics, self.n_noise_bands

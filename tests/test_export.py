@@ -39,9 +39,10 @@ print(json.dumps({"contract": contract,
 """
 
 
-@pytest.fixture(scope="module")
-def vae():
-    return tiny(TimbreVAE, synthesis="additive", keep_detail=0.0).fit(*short_pair())
+@pytest.fixture(scope="module", params=[False, True], ids=["", "pitch_table"])
+def vae(request):
+    return tiny(TimbreVAE, synthesis="additive", keep_detail=0.0,
+                pitch_table=request.param).fit(*short_pair())
 
 
 def _piece(size):

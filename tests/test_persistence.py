@@ -440,9 +440,9 @@ def test_weights_that_the_safetensors_module_would_read_are_checked_first(
 
 
 def test_files_and_pickles_from_before_a_parameter_keep_their_behaviour(pair, tmp_path):
-    # latent_dropout and note_frames came later: a model saved without them
-    # was made, and converts, as latent_dropout=0 and note_frames=0 do,
-    # whatever today's defaults.
+    # latent_dropout, note_frames and pitch_table came later: a model saved
+    # without them was made, and converts, as latent_dropout=0,
+    # note_frames=0 and pitch_table=False do, whatever today's defaults.
     from sktimbre import TimbreVAE
 
     a, b = pair
@@ -452,15 +452,18 @@ def test_files_and_pickles_from_before_a_parameter_keep_their_behaviour(pair, tm
     def drop_new(params):
         params.pop("latent_dropout")
         params.pop("note_frames")
+        params.pop("pitch_table")
 
     older = _with_json(path, tmp_path / "older.skt", "params.json", drop_new)
     loaded = TimbreVAE.load(older)
-    assert (loaded.latent_dropout, loaded.note_frames) == (0.0, 0)
+    assert (loaded.latent_dropout, loaded.note_frames, loaded.pitch_table) == (
+        0.0, 0, False)
     state = model.__getstate__()
-    del state["latent_dropout"], state["note_frames"]
+    del state["latent_dropout"], state["note_frames"], state["pitch_table"]
     unpickled = TimbreVAE.__new__(TimbreVAE)
     unpickled.__setstate__(state)
-    assert (unpickled.latent_dropout, unpickled.note_frames) == (0.0, 0)
+    assert (unpickled.latent_dropout, unpickled.note_frames,
+            unpickled.pitch_table) == (0.0, 0, False)
     assert np.array_equal(unpickled.transform(a[0], alpha=1.0),
                           model.transform(a[0], alpha=1.0))
 

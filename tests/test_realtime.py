@@ -73,6 +73,21 @@ def test_stream_equals_offline_conversion_delayed(vae, pair, block_size, n_sampl
                          streamer.lookahead_samples)
 
 
+def test_stream_with_a_pitch_table_equals_offline(pair):
+    # The table's offsets are looked up by the f0 of the frames the decoder
+    # gives out, which lag the frames that come in; a new alpha sets a new
+    # table.
+    model = tiny(TimbreVAE, synthesis="additive", keep_detail=0.0,
+                 pitch_table=True).fit(*pair)
+    assert model.decoder_.pitch_table.rows.weight.abs().max() > 0
+    piece = _piece(pair, 30000)
+    for alpha, source in ((0.7, "A"), (0.0, "B")):
+        offline = model.transform(piece, alpha=alpha, source=source)
+        streamer = model.stream(block_size=512, alpha=alpha, source=source)
+        _assert_delayed_copy(_streamed(streamer, piece), offline,
+                             streamer.lookahead_samples)
+
+
 def test_stream_from_instrument_b(vae, pair):
     piece = _piece(pair, 30000)
     offline = vae.transform(piece, alpha=0.2, source="B")
