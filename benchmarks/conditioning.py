@@ -15,7 +15,8 @@ keeps: what the two sides' own intonation adds. Silent frames stay each
 input's own. The same fit, default parameters, random_state=0, on each
 source.
 
-    python benchmarks/conditioning.py [--source csound timgm6mb ...]
+    python benchmarks/conditioning.py [--source csound timgm6mb ...] \\
+        [--param pitch_table=true]
 """
 
 import argparse
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 from _common import SOURCES, load_source, machine, markdown_table, write_section
 from sklearn.pipeline import Pipeline
+from variants import parameter
 
 from sktimbre import SpectrogramTransformer, TimbreVAE
 from sktimbre._vae_inputs import n_decoder_features
@@ -31,14 +33,17 @@ from sktimbre.metrics import blend_gap
 
 # What each row of the decoder's input is (see TimbreVAE._decoder_inputs):
 # pitch, the loudness contour relative to the source instrument's, where the
-# frame sits in its note (the same on both sides of a pair, so not averaged),
-# then the content latent.
+# frame sits in its note (averaged only where a row names it: the notes are
+# the same on both sides of a pair, their onsets nearly so), then the
+# content latent.
 AVERAGED = {
     "nothing (decoder alone)": [],
     "content latent": ["latent"],
     "loudness contour": ["loudness"],
     "loudness and latent": ["loudness", "latent"],
     "pitch read, loudness and latent": ["pitch", "loudness", "latent"],
+    "where each frame sits in its note": ["notes"],
+    "every input the decoder reads": ["pitch", "loudness", "latent", "notes"],
     "all of them and the f0 played": ["pitch", "loudness", "latent", "f0"],
 }
 
@@ -67,7 +72,7 @@ def gaps(pipe, data):
     model._set_train_mode(False)
     latent = n_decoder_features(model)
     rows = {"pitch": slice(0, 1), "loudness": slice(1, 2),
-            "latent": slice(latent, None)}
+            "latent": slice(latent, None), "notes": slice(2, latent)}
     out = {name: ([], []) for name in AVERAGED}
     for violin, flute in zip(data.test_violin, data.test_flute):
         sides = [decoder_inputs(model, spec, violin, 0),
@@ -92,12 +97,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", nargs="+", default=list(SOURCES),
                         choices=list(SOURCES))
+    parser.add_argument("--param", action="append", type=parameter, default=[],
+                        help="a TimbreVAE parameter, name=JSON; with any, "
+                             "nothing is written to docs/")
     args = parser.parse_args()
+    params = dict(args.param)
     results = {}
     for name in args.source:
         data = load_source(name)
         pipe = Pipeline([("spec", SpectrogramTransformer()),
-                         ("model", TimbreVAE(random_state=0))])
+                         ("model", TimbreVAE(random_state=0, **params))])
         pipe.fit(data.violin, data.flute)
         results[name] = gaps(pipe, data)
         print(name, {k: round(v, 2) for k, v in results[name].items()}, flush=True)
@@ -105,6 +114,8 @@ def main():
         ["averaged on both sides", *args.source],
         [[row, *[f"{results[s][row]:.2f}" for s in args.source]] for row in AVERAGED])
     print(table)
+    if params:
+        return
     write_section(
         "conditioning-cpu",
         "## What tells the decoder the source instrument (cpu)\n\n"
