@@ -139,8 +139,9 @@ class TimbreVAE(DecoderInputsMixin, TrainingLossesMixin, AlphaBlendMixin,
         On the development sources it brought the conversions at alpha 0
         and 1 closer to the target (flute to violin by 0.1-0.7 dB), but a
         violin piece and a flute piece further apart at alpha 0.5 (a wider
-        blend gap), so it is off by default; turn it on for conversions
-        rather than blends (docs/design.md).
+        blend gap: the same harmonics at each instrument's own intonation,
+        against a deeper floor), so it is off by default; turn it on for
+        conversions rather than blends (docs/design.md).
     causal : bool, default=False
         Networks whose output frame reads no later frame (convolutions padded
         on the left only, loudness averaged over the frames before, no note
