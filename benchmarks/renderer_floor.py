@@ -35,6 +35,7 @@ SOUNDING = 0.3  # periodicity above which a frame is part of a note
 
 
 def _stft(clip):
+    """Linear magnitude in the layout the pitch tracker reads (torch)."""
     return torch.stft(torch.from_numpy(clip.astype(np.float32)), N_FFT, HOP,
                       window=torch.hann_window(N_FFT), return_complex=True).abs()
 
@@ -46,9 +47,10 @@ def _distance(magnitude, target_db):
 
 def renderer_floor(clip, sr, n_harmonics, n_bands, steps):
     """LSD of the renderer with per-frame controls fitted to ``clip``."""
-    magnitude = _stft(clip)
-    target = 10 * torch.log10(magnitude**2 + 1e-5)
-    _, f0 = content_features(magnitude, sr=sr, n_fft=N_FFT)
+    # The rows the distance itself compares (power_db: librosa's STFT,
+    # zero-padded at the ends), not a second STFT of our own.
+    target = torch.from_numpy(power_db(clip, n_fft=N_FFT, hop_length=HOP)).float()
+    _, f0 = content_features(_stft(clip), sr=sr, n_fft=N_FFT)
     # A frame without a pitch gets its harmonics above Nyquist (silent).
     f0 = torch.where(torch.isfinite(f0) & (f0 > 0), f0, torch.full_like(f0, sr))
     renderer = HarmonicRenderer(sr, N_FFT, n_harmonics, n_bands)
@@ -69,7 +71,7 @@ def note_parts(pipe, clip, alpha, sr):
     """The rebuild's LSD on sounding frames, and without each note's mean
     error per bin (a note: a run of frames on one tempered semitone)."""
     spec, model = pipe["spec"], pipe["model"]
-    target = power_db(clip)
+    target = power_db(clip, n_fft=N_FFT, hop_length=HOP)
     rebuilt = spec.magnitude(model.transform(spec.transform(clip), alpha=alpha))
     n = min(target.shape[1], rebuilt.shape[1])
     error = 10 * np.log10(np.asarray(rebuilt)[:, :n] ** 2 + 1e-5) - target[:, :n]
