@@ -6,6 +6,7 @@ from torch.nn import functional as F
 
 from ._frozen import frozen
 from ._harmonic_comb import model_comb
+from ._least_squares_gan import judged_loss, least_squares
 from ._nn import frame_loudness
 
 __all__ = ["CycleGANLossMixin"]
@@ -54,7 +55,7 @@ class CycleGANLossMixin:
                 (self.discriminator_b2_, real_b, cycled_b),
             ]
         discriminator = sum(
-            _judged_loss(judge, real, fake.detach()) for judge, real, fake in judged
+            judged_loss(judge, real, fake.detach()) for judge, real, fake in judged
         ) / len(judged)
         frame_domain = batch.domain[:, None].expand(-1, batch.spec.shape[-1])
         domain = F.binary_cross_entropy_with_logits(
@@ -66,8 +67,8 @@ class CycleGANLossMixin:
         judges = [getattr(self, name) for name in self._discriminator_names]
         with frozen(*judges):
             adversarial = 0.5 * (
-                _least_squares(self.discriminator_b_(fake_b), 1.0)
-                + _least_squares(self.discriminator_a_(fake_a), 1.0)
+                least_squares(self.discriminator_b_(fake_b), 1.0)
+                + least_squares(self.discriminator_a_(fake_a), 1.0)
             )
         cycle = 0.5 * (F.l1_loss(cycled_a, real_a) + F.l1_loss(cycled_b, real_b))
         # The fixed prior (match-EQ, or zero) is the translation's known
@@ -99,8 +100,8 @@ class CycleGANLossMixin:
         if self.second_adversarial:
             with frozen(*judges):
                 second = 0.5 * (
-                    _least_squares(self.discriminator_a2_(cycled_a), 1.0)
-                    + _least_squares(self.discriminator_b2_(cycled_b), 1.0)
+                    least_squares(self.discriminator_a2_(cycled_a), 1.0)
+                    + least_squares(self.discriminator_b2_(cycled_b), 1.0)
                 )
             losses["second_adversarial"] = second
             total = total + second
@@ -185,15 +186,3 @@ def _loudness_moved(real, fake):
 def _joined(first, second):
     """Two batches' combs as one, or None when there are none."""
     return None if first is None else torch.cat([first, second])
-
-
-def _judged_loss(judge, real, fake):
-    """Least-squares loss of a judge that should score ``real`` 1 and
-    ``fake`` 0, from one call on both."""
-    scores = judge(torch.cat([real, fake]))
-    return _least_squares(scores[:len(real)], 1.0) + _least_squares(
-        scores[len(real):], 0.0)
-
-
-def _least_squares(scores, target):
-    return (scores - target).pow(2).mean()

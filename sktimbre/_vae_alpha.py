@@ -19,7 +19,7 @@ class AlphaBlendMixin:
     """The judged-alpha loss and alpha spacing of
     :class:`~sktimbre.TimbreVAE`; needs its networks and ``_decode``."""
 
-    def _judged_alpha_loss(self, z, batch):
+    def _judged_alpha_loss(self, z, batch, converted):
         """Render each crop at a random alpha and ask the input domain
         classifier, held fixed, to judge it P(B) = alpha; and the level of
         each frame of that render to lie between its levels at alpha 0 and
@@ -67,23 +67,27 @@ class AlphaBlendMixin:
         # which the render in between must not undercut. Nothing else fixes
         # the full conversion's level (anchored): the judge is unsure of
         # quiet frames and the renders between follow their ends.
-        own_level, other_level, anchored = self._conversion_levels(z, batch)
+        own_level, other_level, anchored = self._conversion_levels(batch, converted)
         level = frame_loudness(self.spectrogram_.denormalise(rendered))
         between = level_outside_ends([own_level, other_level.detach(), level],
                                      batch.domain, alpha)
         return judged, between + anchored
 
-    def _conversion_levels(self, z, batch):
+    def _full_conversions(self, z, batch):
+        """Each crop rendered as the other instrument, from latents ``z``
+        weighed as a conversion there weighs them."""
+        other_end = 1.0 - batch.domain
+        return self._decode(self._latent_weight(batch.domain, other_end) * z,
+                            batch.features, batch.f0, other_end, batch.domain)
+
+    def _conversion_levels(self, batch, converted):
         """Frame levels (nepers) of the crops and of their full conversions
-        to the other instrument from latents ``z``, and by how much the
+        ``converted`` to the other instrument, and by how much the
         conversions stray from the other instrument's level
         (:func:`~sktimbre._vae_loudness.conversion_level_error`)."""
-        other_end = 1.0 - batch.domain
-        other = self._decode(self._latent_weight(batch.domain, other_end) * z,
-                             batch.features, batch.f0, other_end, batch.domain)
         own_level, other_level = (
             frame_loudness(self.spectrogram_.denormalise(spec))
-            for spec in (batch.spec, other))
+            for spec in (batch.spec, converted))
         error = conversion_level_error(own_level, other_level, batch.features,
                                        self.decoder_.loudness_stats, batch.domain)
         return own_level, other_level, error

@@ -67,7 +67,8 @@ def warn_if_conversions_ran_away(model, batches, n_steps, means=None, *,
     already at hand."""
     errors = []
     for batch, mean in zip(batches, _posterior_means(model, batches, means)):
-        errors.append(float(model._conversion_levels(mean, batch)[2]))
+        converted = model._full_conversions(mean, batch)
+        errors.append(float(model._conversion_levels(batch, converted)[2]))
     error_db = 20.0 / math.log(10.0) * (sum(errors) / max(len(errors), 1))
     model.history_["conversion_level_error_db"] = error_db
     if n_steps >= _LEVEL_JUDGED_AFTER_STEPS and error_db > _MOST_LEVEL_ERROR_DB:

@@ -11,7 +11,8 @@ __all__ = ["TrainingLossesMixin"]
 
 class TrainingLossesMixin:
     """The training and held-out losses of :class:`~sktimbre.TimbreVAE`;
-    needs its networks, ``_encode``, ``_decode`` and ``_judged_alpha_loss``."""
+    needs its networks, ``_encode``, ``_decode``, ``_judged_alpha_loss`` and
+    ``_conversion_adversarial``."""
 
     def _training_losses(self, batch):
         mean, log_var = self._encode(batch.spec, batch.domain)
@@ -43,10 +44,15 @@ class TrainingLossesMixin:
             "adversarial": adversarial,
             "domain": domain,
         }
+        if self.lambda_alpha > 0 or self.lambda_gan > 0:
+            converted = self._full_conversions(z, batch)
         if self.lambda_alpha > 0:
-            judged, level = self._judged_alpha_loss(z, batch)
+            judged, level = self._judged_alpha_loss(z, batch, converted)
             losses["judged_alpha"], losses["judged_level"] = judged, level
             loss = loss + self.lambda_alpha * judged + level
+        if self.lambda_gan > 0:
+            losses["gan"] = self._conversion_adversarial(batch, converted)
+            loss = loss + self.lambda_gan * losses["gan"]
         return {"loss": loss, **losses}
 
     @torch.no_grad()

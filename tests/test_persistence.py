@@ -297,7 +297,10 @@ def test_labels_of_a_huge_string_dtype_are_refused(fitted, saved, tmp_path):
 
 
 def _first_weight(state, model):
-    module = state[type(model)._module_names[-1]]["__module__"]
+    # The last network that has weights (a model's optional networks, such
+    # as the TimbreVAE's discriminators without lambda_gan, have none).
+    modules = [state[name]["__module__"] for name in type(model)._module_names]
+    module = [module for module in modules if module][-1]
     return next(iter(module.values()))["__tensor__"]
 
 

@@ -440,7 +440,8 @@ def test_level_terms_hold_renders_to_the_input_level(two_instruments, causal):
             bias.copy_(start + shift)
         torch.manual_seed(0)
         mean, _ = vae._encode(batch.spec, batch.domain)
-        return vae._judged_alpha_loss(mean, batch)[1]
+        converted = vae._full_conversions(mean, batch)
+        return vae._judged_alpha_loss(mean, batch, converted)[1]
 
     held = float(level_term(0.0))
     quieter = float(level_term(-6.0))
