@@ -191,6 +191,9 @@ def _read_model(archive, cls):
     if not isinstance(params, dict) or not isinstance(state, dict):
         raise _Damaged("its parameters or state are not a mapping")
     _check_required(state)
+    # Saved before a network without weights existed: it holds none.
+    for name in getattr(cls, "_networks_of_older_files", ()):
+        state.setdefault(name, {"__module__": {}})
     # Every tensor's dtype and shape is checked before any data is read.
     shapes = _Shapes(declared, params, state)
     _expect_spectrograms(shapes, params, "params.json")

@@ -144,6 +144,10 @@ class StorageMixin:
         # Pickled before a parameter existed: the value it was made with.
         for name, value in getattr(self, "_params_of_older_files", {}).items():
             state.setdefault(name, value)
+        if "device_" in state:
+            # Fitted before a network without weights existed: it has none.
+            for name in getattr(self, "_networks_of_older_files", ()):
+                state.setdefault(name, torch.nn.Identity())
         self.__dict__.update(state)
         if "device_" in state:
             # A fitted model converts without passing through fit's checks.

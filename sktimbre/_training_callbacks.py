@@ -229,7 +229,9 @@ class WeightAverage(Callback):
             self.averages_[name] = AveragedModel(
                 getattr(model, name), device=model.device_,
                 avg_fn=partial(moving_average, self.decay))
-            if saved:
+            # A network saved averages lack (made before it existed) starts
+            # its average afresh.
+            if saved and name in saved:
                 self.averages_[name].load_state_dict(saved[name])
 
     def on_batch_end(self, model, loop, losses):

@@ -312,6 +312,8 @@ class TimbreVAE(DecoderInputsMixin, TrainingLossesMixin, AlphaBlendMixin,
     _params_of_older_files = {"latent_dropout": 0.0, "note_frames": 0,
                               "ema_decay": 0.0, "pitch_table": False,
                               "lambda_gan": 0.0}
+    # Networks that those files lack: with lambda_gan=0 they have no weights.
+    _networks_of_older_files = ConversionAdversaryMixin._discriminator_names
     _state_names = BaseTimbreModel._state_names + ("_average_state_",)
 
     def __init__(
