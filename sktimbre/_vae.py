@@ -72,10 +72,10 @@ class TimbreVAE(DecoderInputsMixin, TrainingLossesMixin, AlphaBlendMixin,
         tell that instrument's training crops from the other instrument's
         crops converted to it, and the decoder learns to fool it. Above 0
         the conversions play more of the target instrument's own motion
-        from frame to frame, and the two sides of alpha 0.5 come closer,
-        at some cost in spectral distance to the target; fits take about a
-        tenth longer. 0 builds no discriminators (docs/design.md measures
-        both).
+        from frame to frame, which a judge of timbre hears as the target
+        more often, at some cost in spectral distance to the target; fits
+        take about a tenth longer. 0 builds no discriminators
+        (docs/design.md measures both).
     keep_detail : float in [0, 1], default=1.0
         Share of the input's own spectral detail that the decoder does not
         explain (the residual between the input and its reconstruction in its
