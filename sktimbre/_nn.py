@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._harmonic_skirt import HarmonicSkirt
 from ._pitch_table import PitchTable
 
 __all__ = [
@@ -187,12 +188,17 @@ class HarmonicRenderer(nn.Module):
     n_noise_bands : int
         Bands of the noise envelope, spread linearly in frequency and
         interpolated to bins.
+    skirt_bins : int, default=0
+        Bins on each side of every harmonic over which a learnt
+        :class:`~sktimbre._harmonic_skirt.HarmonicSkirt` is added to its
+        main lobe; 0 renders the main lobe alone.
     """
 
     _TAPS = 5  # main lobe of a Hann window spans +-2 bins
 
-    def __init__(self, sr, n_fft, n_harmonics, n_noise_bands):
+    def __init__(self, sr, n_fft, n_harmonics, n_noise_bands, skirt_bins=0):
         super().__init__()
+        self.skirt = HarmonicSkirt(skirt_bins) if skirt_bins > 0 else None
         self.sr = sr
         self.n_fft = n_fft
         self.n_harmonics = n_harmonics
@@ -203,6 +209,11 @@ class HarmonicRenderer(nn.Module):
         band_pos = torch.linspace(0, n_noise_bands - 1, self.n_bins)
         self.register_buffer("noise_interp",
                              linear_interp_matrix(band_pos, n_noise_bands))
+
+    def __setstate__(self, state):
+        # A renderer pickled before the skirt existed has none.
+        state.get("_modules", {}).setdefault("skirt", None)
+        super().__setstate__(state)
 
     @staticmethod
     def _lobe(delta):
@@ -228,6 +239,8 @@ class HarmonicRenderer(nn.Module):
             magnitude.scatter_add_(
                 2, index.long().transpose(1, 2), value.transpose(1, 2)
             )
+        if self.skirt is not None:
+            magnitude = magnitude + self.skirt(magnitude)
         noise_amp = capped_exp(noise_log_amp).transpose(1, 2)
         noise = noise_amp @ self.noise_interp
         return (magnitude + noise).transpose(1, 2)

@@ -73,9 +73,8 @@ class TimbreVAE(DecoderInputsMixin, TrainingLossesMixin, AlphaBlendMixin,
         crops converted to it, and the decoder learns to fool it. Above 0
         the conversions play more of the target instrument's own motion
         from frame to frame, which a judge of timbre hears as the target
-        more often, at some cost in spectral distance to the target; fits
-        take about a tenth longer. 0 builds no discriminators
-        (docs/design.md measures both).
+        more often, at a cost in spectral distance to it; fits take about
+        a tenth longer. 0 builds no discriminators (docs/design.md).
     keep_detail : float in [0, 1], default=1.0
         Share of the input's own spectral detail that the decoder does not
         explain (the residual between the input and its reconstruction in its
@@ -127,42 +126,40 @@ class TimbreVAE(DecoderInputsMixin, TrainingLossesMixin, AlphaBlendMixin,
         a list of 1-D clips and labels 0 for A and 1 for B), fitted on
         renders of the training pieces. Alpha 0.5 then puts the code where
         the judged P(instrument B), averaged over both instruments' pieces,
-        first reaches one half, and the code moves in equal steps on either
-        side (``alpha_curve_``). Only the code is spaced: how much of the
-        input's latent and detail is kept follows the alpha asked for, and
-        the ends (0 and 1) do not change. One spacing serves both
-        instruments. It adds some 20-40 seconds to ``fit`` on two CPU
-        cores. Off by default: on the development sources it moved the
-        judged midpoint toward one half, but the code it chose lies next to
-        the violin's, where a violin piece and a flute piece are rendered
-        further apart (a wider blend gap; docs/design.md).
+        first reaches one half, in equal steps on either side
+        (``alpha_curve_``). Only the code is spaced: what is kept of the
+        input follows the alpha asked for, and the ends do not move. It
+        adds some 20-40 seconds to ``fit`` on two CPU cores. Off by
+        default: the code it chose lies next to the violin's, where the two
+        instruments' pieces are rendered further apart (docs/design.md).
     hidden : int, default=128
         Channels of the networks.
     n_harmonics : int, default=60
         Harmonics the synthesiser renders.
     n_noise_bands : int, default=64
         Bands of the synthesiser's noise envelope.
+    skirt_bins : int, default=0
+        Bins on each side of every rendered harmonic over which the
+        synthesiser adds a learnt, symmetric skirt to the window's main
+        lobe (an instrument's spectrum is wider around a harmonic than a
+        steady sinusoid's). It shapes the rendered spectrogram; additive
+        audio and the stream play the controls alone (docs/design.md).
     pitch_table : bool, default=False
         Learn, for each instrument, an offset to every harmonic and noise
         level per semitone of pitch (linear between semitones and along
         alpha), which the decoder adds to what it renders: a lookup for the
         note-to-note changes of a spectrum (strings, registers, sample
         zones) that a network reading pitch as one number smooths over.
-        On the development sources it brought the conversions at alpha 0
-        and 1 closer to the target (flute to violin by 0.1-0.7 dB), but a
-        violin piece and a flute piece further apart at alpha 0.5 (a wider
-        blend gap: the same harmonics at each instrument's own intonation,
-        against a deeper floor), so it is off by default; turn it on for
-        conversions rather than blends (docs/design.md).
+        It brings conversions closer to the target but widens the blend gap
+        at alpha 0.5, so it is off by default; turn it on for conversions
+        rather than blends (docs/design.md).
     causal : bool, default=False
         Networks whose output frame reads no later frame (convolutions padded
         on the left only, loudness averaged over the frames before, no note
         counts by default), for a low-latency :meth:`stream`: its
         algorithmic latency drops from about 600 ms (325 ms with
-        ``note_frames=0``) to about 35 ms at the default
-        spectrogram settings (half an STFT window of lookahead and the
-        synthesiser's own), at a cost in quality measured in
-        docs/benchmarks.md.
+        ``note_frames=0``) to about 35 ms at the default spectrogram
+        settings, at a cost in quality measured in docs/benchmarks.md.
     alpha : float in [0, 1], default=0.5
         Timbre ``transform`` renders when called without ``alpha``.
     spectrogram : SpectrogramTransformer, optional
@@ -302,6 +299,7 @@ class TimbreVAE(DecoderInputsMixin, TrainingLossesMixin, AlphaBlendMixin,
         "hidden": [Interval(numbers.Integral, 4, None, closed="left")],
         "n_harmonics": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_noise_bands": [Interval(numbers.Integral, 2, None, closed="left")],
+        "skirt_bins": [Interval(numbers.Integral, 0, None, closed="left")],
         "pitch_table": ["boolean"],
         "causal": ["boolean"],
         "ema_decay": [Interval(numbers.Real, 0, 1, closed="left")],
@@ -311,7 +309,7 @@ class TimbreVAE(DecoderInputsMixin, TrainingLossesMixin, AlphaBlendMixin,
     # made as these values make them.
     _params_of_older_files = {"latent_dropout": 0.0, "note_frames": 0,
                               "ema_decay": 0.0, "pitch_table": False,
-                              "lambda_gan": 0.0}
+                              "lambda_gan": 0.0, "skirt_bins": 0}
     # Networks that those files lack: with lambda_gan=0 they have no weights.
     _networks_of_older_files = ConversionAdversaryMixin._discriminator_names
     _state_names = BaseTimbreModel._state_names + ("_average_state_",)
@@ -333,6 +331,7 @@ class TimbreVAE(DecoderInputsMixin, TrainingLossesMixin, AlphaBlendMixin,
         hidden=128,
         n_harmonics=60,
         n_noise_bands=64,
+        skirt_bins=0,
         pitch_table=False,
         causal=False,
         alpha=0.5,
@@ -368,6 +367,7 @@ class TimbreVAE(DecoderInputsMixin, TrainingLossesMixin, AlphaBlendMixin,
         self.hidden = hidden
         self.n_harmonics = n_harmonics
         self.n_noise_bands = n_noise_bands
+        self.skirt_bins = skirt_bins
         self.pitch_table = pitch_table
         self.causal = causal
         self.alpha = alpha
@@ -409,7 +409,8 @@ class TimbreVAE(DecoderInputsMixin, TrainingLossesMixin, AlphaBlendMixin,
             pitch_table=self.pitch_table,
         )
         self.renderer_ = HarmonicRenderer(
-            transformer.sr, transformer.n_fft, self.n_harmonics, self.n_noise_bands
+            transformer.sr, transformer.n_fft, self.n_harmonics,
+            self.n_noise_bands, skirt_bins=self.skirt_bins,
         )
         self.latent_classifier_ = torch.nn.Sequential(
             GradientReversal(), FrameClassifier(self.latent_dim, 64)

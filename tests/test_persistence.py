@@ -443,10 +443,11 @@ def test_weights_that_the_safetensors_module_would_read_are_checked_first(
 
 
 def test_files_and_pickles_from_before_a_parameter_keep_their_behaviour(pair, tmp_path):
-    # latent_dropout, note_frames, pitch_table and lambda_gan (with its
-    # discriminators) came later: a model saved without them was made, and
-    # converts, as latent_dropout=0, note_frames=0, pitch_table=False and
-    # lambda_gan=0 do, whatever today's defaults.
+    # latent_dropout, note_frames, pitch_table, lambda_gan (with its
+    # discriminators) and skirt_bins came later: a model saved without them
+    # was made, and converts, as latent_dropout=0, note_frames=0,
+    # pitch_table=False, lambda_gan=0 and skirt_bins=0 do, whatever today's
+    # defaults.
     from sktimbre import TimbreVAE
 
     a, b = pair
@@ -458,6 +459,7 @@ def test_files_and_pickles_from_before_a_parameter_keep_their_behaviour(pair, tm
         params.pop("note_frames")
         params.pop("pitch_table")
         params.pop("lambda_gan")
+        params.pop("skirt_bins")
 
     def drop_networks(tensors, state):
         for name in ("discriminator_a_", "discriminator_b_"):
@@ -472,22 +474,22 @@ def test_files_and_pickles_from_before_a_parameter_keep_their_behaviour(pair, tm
     older = _with_weights(older, tmp_path / "oldest.skt", drop_networks)
     loaded = TimbreVAE.load(older)
     assert (loaded.latent_dropout, loaded.note_frames, loaded.pitch_table,
-            loaded.lambda_gan) == (0.0, 0, False, 0.0)
+            loaded.lambda_gan, loaded.skirt_bins) == (0.0, 0, False, 0.0, 0)
     assert np.array_equal(loaded.transform(a[0], alpha=1.0),
                           model.transform(a[0], alpha=1.0))
     loaded.set_params(warm_start=True).fit(a, b)
     assert loaded.n_epochs_ == 2
     state = model.__getstate__()
     for name in ("latent_dropout", "note_frames", "pitch_table", "lambda_gan",
-                 "discriminator_a_", "discriminator_b_"):
+                 "skirt_bins", "discriminator_a_", "discriminator_b_"):
         del state[name]
     unpickled = TimbreVAE.__new__(TimbreVAE)
     unpickled.__setstate__(state)
     for kept in ("_best_state_", "_average_state_", "_resume_state_"):
         for name in ("discriminator_a_", "discriminator_b_"):
             getattr(unpickled, kept, {}).pop(name, None)
-    assert (unpickled.latent_dropout, unpickled.note_frames,
-            unpickled.pitch_table, unpickled.lambda_gan) == (0.0, 0, False, 0.0)
+    assert (unpickled.latent_dropout, unpickled.note_frames, unpickled.pitch_table,
+            unpickled.lambda_gan, unpickled.skirt_bins) == (0.0, 0, False, 0.0, 0)
     assert np.array_equal(unpickled.transform(a[0], alpha=1.0),
                           model.transform(a[0], alpha=1.0))
     # A warm start continues it as any model without discriminators.
