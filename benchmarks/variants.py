@@ -4,8 +4,10 @@ The quick comparison behind a choice of default: one fit per source of the
 pipeline with the given parameters (``random_state=0``), then LSD both ways
 and its gain over match-EQ, the blend gap, the judge's P(flute) at alpha 0.5
 from both sides and P(target) at the ends (the same measures and judge as
-``quality.py``, without pitch tracking, pictures or docs). Prints one JSON
-line per source.
+``quality.py``, without pictures or docs). Prints one JSON line per source.
+``--pitch`` adds raw pitch accuracy at alpha 0, 0.5 and 1 (pYIN, 50 cents,
+the mean of both directions, as ``quality.py`` gives it), at some tens of
+seconds of pitch tracking per source.
 
     python benchmarks/variants.py --source csound timgm6mb \\
         --param latent_dropout=0.5 --param lambda_alpha=0.1
@@ -45,12 +47,19 @@ from sktimbre import (
     convert,
 )
 from sktimbre._training_callbacks import LinearLRDecay
-from sktimbre.metrics import InstrumentClassifier, blend_gap, log_spectral_distance
+from sktimbre.metrics import (
+    InstrumentClassifier,
+    blend_gap,
+    estimate_f0,
+    log_spectral_distance,
+    raw_pitch_accuracy,
+)
 
 MODELS = {"vae": TimbreVAE, "cyclegan": TimbreCycleGAN}
 
 
-def measure(source, params, random_state=0, lr_decay_epochs=0, model_name="vae"):
+def measure(source, params, random_state=0, lr_decay_epochs=0, model_name="vae",
+            pitch=False):
     data = load_source(source)
     sr, violin, flute = data.sr, data.test_violin, data.test_flute
     torch.manual_seed(0)
@@ -91,7 +100,20 @@ def measure(source, params, random_state=0, lr_decay_epochs=0, model_name="vae")
             round(p_flute(convert(pipe, violin, alpha=a)), 2) for a in (0.25, 0.75)],
         "p_flute_along_alpha_from_b": [
             round(p_flute(convert(pipe, flute, alpha=a)), 2) for a in (0.25, 0.75)],
+        **(pitch_kept(pipe, violin, flute, sr) if pitch else {}),
     }
+
+
+def pitch_kept(pipe, violin, flute, sr):
+    """Raw pitch accuracy at alpha 0, 0.5 and 1, the mean over the violin
+    pieces' and the flute pieces' conversions (as ``quality.py`` gives it)."""
+    references = [[estimate_f0(c, sr=sr) for c in pieces] for pieces in (violin, flute)]
+    accuracy = [round(float(np.mean([
+        raw_pitch_accuracy(pieces, convert(pipe, pieces, alpha=alpha), sr=sr,
+                           ref_f0=f0)
+        for pieces, f0 in zip((violin, flute), references)])), 3)
+        for alpha in (0.0, 0.5, 1.0)]
+    return {"pitch_accuracy": accuracy}
 
 
 def model_figures(model):
@@ -142,12 +164,14 @@ def main():
     parser.add_argument("--random-state", type=int, nargs="+", default=[0],
                         help="seeds: one fit each, then a summary of their spread")
     parser.add_argument("--lr-decay-epochs", type=int, default=0)
+    parser.add_argument("--pitch", action="store_true",
+                        help="also raw pitch accuracy at alpha 0, 0.5 and 1")
     args = parser.parse_args()
     for source in args.source:
         runs = []
         for seed in args.random_state:
             runs.append(measure(source, dict(args.param), seed,
-                                args.lr_decay_epochs, args.model))
+                                args.lr_decay_epochs, args.model, args.pitch))
             print(json.dumps(runs[-1]), flush=True)
         if len(runs) > 1:
             print(json.dumps(seed_summary(runs)), flush=True)
