@@ -20,12 +20,31 @@ SOURCES = {
 }
 
 
+# Test material plays the melodies of this load_default seed; the
+# development sources play those of 0.
+UNSEEN_MELODIES = 2
+
+
 def load_source(source, random_state=0):
     """The default data of a development source, by its ``--source`` name."""
     from sktimbre.datasets import load_default
 
     name, room = SOURCES[source]
     return load_default(source=name, room=room, random_state=random_state)
+
+
+def unseen_sources(soundfonts):
+    """Test sources by name: the (soundfont file, room) of each file, dry and
+    recorded. Their figures check the defaults and never choose them."""
+    return {f"{Path(f).stem}{suffix}": (str(f), room) for f in soundfonts
+            for suffix, room in (("", None), ("-recorded", "recorded"))}
+
+
+def load_unseen(unseen, melodies=UNSEEN_MELODIES):
+    """The data of a test source: its (soundfont, room) playing ``melodies``."""
+    from sktimbre.datasets import load_default
+
+    return load_default(soundfont=unseen[0], room=unseen[1], random_state=melodies)
 
 
 def best_time(function, repeat=3):

@@ -16,10 +16,18 @@ are the worst case over the sources. The default source alone writes the
 detailed "Conversion quality" section (and the pictures); several sources
 write "Conversion quality on every source" and one section per source.
 
+With ``--soundfont`` the same measures run on test material the models were
+never tuned on: another General MIDI soundfont playing other melodies
+(``--melodies``, not the development data's 0), dry and recorded in the
+development sources' rooms. It writes "Conversion quality on unseen
+material". No default is ever chosen on these figures: they say how the
+defaults chosen on the development sources hold for a user's own sounds.
+
     python benchmarks/quality.py [--model vae|cyclegan|both] [--device cpu]
                                  [--source timgm6mb csound timgm6mb-recorded
                                   csound-recorded | all] [--jobs N]
                                  [--random-state N]
+                                 [--soundfont FILE.sf2 ... [--melodies N]]
 """
 
 import argparse
@@ -29,7 +37,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import SOURCES, load_source, machine, markdown_table, write_section
+from _common import (
+    SOURCES,
+    UNSEEN_MELODIES,
+    load_source,
+    load_unseen,
+    machine,
+    markdown_table,
+    unseen_sources,
+    write_section,
+)
 from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
@@ -364,17 +381,25 @@ def worst_case_table(per_source):
     return markdown_table(["method", *SOURCE_COLUMNS], table)
 
 
-def measure_source(source, chosen, causal, threads):
-    """One source's rows and description: a job of its own (see ``--jobs``)."""
+def measure_source(source, chosen, causal, threads, unseen=None,
+                   melodies=UNSEEN_MELODIES):
+    """One source's rows and description: a job of its own (see ``--jobs``).
+
+    ``unseen``: the (soundfont, room) of a test source, whose data plays the
+    melodies of ``melodies``; None for a development source.
+    """
     torch.set_num_threads(threads)
     start = time.perf_counter()
-    data = load_source(source)
+    data = load_source(source) if unseen is None else load_unseen(unseen, melodies)
     print(f"{source}: data ready in {time.perf_counter() - start:.0f} s", flush=True)
-    # A causal run leaves the default run's pictures as they are.
+    # A causal run leaves the default run's pictures as they are, and test
+    # material draws none of its own.
     base, results, judged, identity_gap, target = measure(
-        data, chosen, pictures=False, blend_name=None if causal else source)
+        data, chosen, pictures=False,
+        blend_name=None if causal or unseen else source)
     # The soundfont by file name: the folder is this machine's.
-    description = re.sub(r"\(/\S*/([^/\s]+)\)", r"(\1)", data.DESCR.split("\n\n")[-1])
+    description = re.sub(r"(?<=[( ])/\S*/([^/\s)]+)", r"\1",
+                         data.DESCR.split("\n\n")[-1])
     return (source, source_rows(base, results, judged, identity_gap, target),
             description)
 
@@ -384,17 +409,51 @@ def seed_option(args):
     return f" --random-state {args.random_state}" if args.random_state else ""
 
 
-def write_sources(args, sources, chosen):
+def write_sources(args, sources, chosen, unseen=None):
+    """Measure each source and write its sections; ``unseen``: test sources."""
     per_source, descriptions = {}, {}
     threads = max(1, torch.get_num_threads() // args.jobs)
     jobs = Parallel(n_jobs=args.jobs, return_as="generator")(
-        delayed(measure_source)(source, chosen, args.causal, threads)
+        delayed(measure_source)(source, chosen, args.causal, threads,
+                                None if unseen is None else unseen[source],
+                                args.melodies)
         for source in sources)
     for source, rows, description in jobs:
         per_source[source], descriptions[source] = rows, description
         print(f"\n{source}\n\n{source_table(rows)}\n")
         # After each source, so a long run that stops leaves what it measured.
-        write_source_sections(args, per_source, descriptions)
+        if unseen is None:
+            write_source_sections(args, per_source, descriptions)
+        else:
+            write_unseen_section(args, per_source, descriptions)
+
+
+def write_unseen_section(args, per_source, descriptions):
+    """One section: the worst case over the test sources, then each one."""
+    device = args.device.split(":")[0]
+    suffix = "" if args.model == "both" else f"-{args.model}"
+    label = "" if args.model == "both" else f", {args.model}"
+    command = (f"python benchmarks/quality.py --device {args.device} --model "
+               f"{args.model} --soundfont "
+               + " ".join(dict.fromkeys(Path(f).name for f in args.soundfont))
+               + f" --melodies {args.melodies}" + seed_option(args))
+    tables = "".join(
+        f"\n\n### Test source {source} ({args.device}{label})\n\n"
+        f"{descriptions[source]}\n\n{source_table(rows)}"
+        for source, rows in per_source.items())
+    write_section(
+        f"quality-{device}-unseen{suffix}",
+        f"## Conversion quality on unseen material ({args.device}{label})\n\n"
+        f"`{command}`: test material the models and their defaults were never "
+        "tuned on: a soundfont that no development source uses, playing the "
+        f"melodies of `load_default(random_state={args.melodies})` (the "
+        "development sources play those of 0), dry and recorded (rooms and "
+        "noise drawn as for the development sources' `room=\"recorded\"`). "
+        "Measured as on the development sources: 24 + 24 "
+        "unpaired training clips of 5 s, 4 held-out paired pieces of 8 s, default "
+        f"parameters, random_state={args.random_state}. Machine: {machine()}.\n\n"
+        "Worst case over the test sources:\n\n"
+        f"{worst_case_table(per_source)}{tables}")
 
 
 def write_source_sections(args, per_source, descriptions):
@@ -473,6 +532,12 @@ def main():
     parser.add_argument("--random-state", type=int, default=0,
                         help="seed of every model fitted (the spread between "
                              "seeds is the run-to-run spread)")
+    parser.add_argument("--soundfont", nargs="+", type=Path,
+                        help="measure on unseen test material instead: each "
+                             "General MIDI .sf2 file rendered dry and recorded")
+    parser.add_argument("--melodies", type=int, default=UNSEEN_MELODIES,
+                        help="with --soundfont: the load_default random_state "
+                             "whose melodies the test material plays")
     args = parser.parse_args()
     if args.causal and args.source == [DEFAULT_SOURCE]:
         parser.error("--causal writes per-source sections: name a --source")
@@ -481,6 +546,13 @@ def main():
     chosen = {k: v for k, v in models(args.device, args.causal,
                                       args.random_state).items()
               if args.model == "both" or k.lower().endswith(args.model)}
+    if args.soundfont:
+        missing = [str(f) for f in args.soundfont if not f.is_file()]
+        if missing:
+            parser.error(f"--soundfont: no such file: {', '.join(missing)}")
+        unseen = unseen_sources(args.soundfont)
+        write_sources(args, list(unseen), chosen, unseen)
+        return
     if sources != [DEFAULT_SOURCE]:
         write_sources(args, sources, chosen)
         return

@@ -24,6 +24,11 @@ by a summary line: the mean of each figure over the seeds and its range
 (smallest, largest), the spread a difference between two settings must
 exceed before it says anything.
 
+``--soundfont FILE ...`` measures on test material instead of ``--source``:
+each soundfont dry and recorded, playing other melodies (see ``quality.py``).
+Its figures check a setting on sounds it was not chosen on; defaults are
+never chosen on them.
+
 ``--lr-decay-epochs N`` adds a linear decay of the learning rate over the
 last N of ``max_epochs`` epochs (the callback the TimbreCycleGAN's
 ``lr_decay_epochs`` uses).
@@ -35,7 +40,7 @@ import time
 
 import numpy as np
 import torch
-from _common import SOURCES, load_source
+from _common import SOURCES, load_source, load_unseen, unseen_sources
 from quality import p_target
 from sklearn.pipeline import Pipeline
 
@@ -59,8 +64,9 @@ MODELS = {"vae": TimbreVAE, "cyclegan": TimbreCycleGAN}
 
 
 def measure(source, params, random_state=0, lr_decay_epochs=0, model_name="vae",
-            pitch=False):
-    data = load_source(source)
+            pitch=False, unseen=None):
+    """One fit and its figures; ``unseen``: a test source's (soundfont, room)."""
+    data = load_source(source) if unseen is None else load_unseen(unseen)
     sr, violin, flute = data.sr, data.test_violin, data.test_flute
     torch.manual_seed(0)
     eq = MatchEQ().fit(data.violin, data.flute)
@@ -166,12 +172,17 @@ def main():
     parser.add_argument("--lr-decay-epochs", type=int, default=0)
     parser.add_argument("--pitch", action="store_true",
                         help="also raw pitch accuracy at alpha 0, 0.5 and 1")
+    parser.add_argument("--soundfont", nargs="+", default=[],
+                        help="test material instead of --source: each General "
+                             "MIDI soundfont rendered dry and recorded")
     args = parser.parse_args()
-    for source in args.source:
+    unseen = unseen_sources(args.soundfont)
+    for source in unseen or args.source:
         runs = []
         for seed in args.random_state:
             runs.append(measure(source, dict(args.param), seed,
-                                args.lr_decay_epochs, args.model, args.pitch))
+                                args.lr_decay_epochs, args.model, args.pitch,
+                                unseen.get(source)))
             print(json.dumps(runs[-1]), flush=True)
         if len(runs) > 1:
             print(json.dumps(seed_summary(runs)), flush=True)

@@ -427,9 +427,10 @@ def load_default(*, source="timgm6mb", room=None, soundfont=None, sr=22050,
         cut), their timing (aligned on the direct sound) and the dry clip's
         peak.
     soundfont : str or path, optional
-        A General MIDI .sf2 file to render from instead of the source's own:
-        the csound bank where it lives elsewhere, or a soundfont of your own
-        (it needs programs 40 and 73 in bank 0).
+        A General MIDI soundfont (.sf2, or .sf3 with compressed samples) to
+        render from instead of the source's own: the csound bank where it
+        lives elsewhere, or a soundfont of your own (it needs programs 40 and
+        73 in bank 0).
     sr : int, default=22050
         Sample rate to render at.
     random_state : int, default=0
