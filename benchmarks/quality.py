@@ -18,8 +18,8 @@ write "Conversion quality on every source" and one section per source.
 
 With ``--soundfont`` the same measures run on test material the models were
 never tuned on: another General MIDI soundfont playing other melodies
-(``--melodies``, not the development data's 0), dry and recorded in the
-development sources' rooms. It writes "Conversion quality on unseen
+(``--melodies``, not the development data's 0), dry and recorded (rooms
+and noise drawn as for the development sources). It writes "Conversion quality on unseen
 material". No default is ever chosen on these figures: they say how the
 defaults chosen on the development sources hold for a user's own sounds.
 
@@ -428,15 +428,34 @@ def write_sources(args, sources, chosen, unseen=None):
             write_unseen_section(args, per_source, descriptions)
 
 
+def section_names(args):
+    """The suffix of a run's section names and the label of its headings.
+
+    One model's run, or a causal one, writes sections of its own, so that
+    runs can go in several processes at once without overwriting each other.
+    """
+    suffix = "" if args.model == "both" else f"-{args.model}"
+    label = "" if args.model == "both" else f", {args.model}"
+    if args.causal:
+        suffix, label = suffix + "-causal", label + ", causal"
+    return suffix, label
+
+
+def run_command(args, material):
+    """The command line of a run, as its sections quote it."""
+    return (f"python benchmarks/quality.py --device {args.device} --model "
+            f"{args.model} {material}" + (" --causal" if args.causal else "")
+            + seed_option(args))
+
+
 def write_unseen_section(args, per_source, descriptions):
     """One section: the worst case over the test sources, then each one."""
     device = args.device.split(":")[0]
-    suffix = "" if args.model == "both" else f"-{args.model}"
-    label = "" if args.model == "both" else f", {args.model}"
-    command = (f"python benchmarks/quality.py --device {args.device} --model "
-               f"{args.model} --soundfont "
-               + " ".join(dict.fromkeys(Path(f).name for f in args.soundfont))
-               + f" --melodies {args.melodies}" + seed_option(args))
+    suffix, label = section_names(args)
+    command = run_command(
+        args, "--soundfont "
+        + " ".join(dict.fromkeys(Path(f).name for f in args.soundfont))
+        + f" --melodies {args.melodies}")
     tables = "".join(
         f"\n\n### Test source {source} ({args.device}{label})\n\n"
         f"{descriptions[source]}\n\n{source_table(rows)}"
@@ -460,18 +479,9 @@ def write_source_sections(args, per_source, descriptions):
     """The worst case over the sources measured so far, and one section each."""
     sources = list(per_source)
     device = args.device.split(":")[0]
-    command = (f"python benchmarks/quality.py --device {args.device} --model "
-               f"{args.model} --source {' '.join(sources)}"
-               + (" --causal" if args.causal else "") + seed_option(args))
+    command = run_command(args, f"--source {' '.join(sources)}")
     summary = worst_case_table(per_source)
-    # One model's run writes sections of its own, so the two models can be
-    # measured in two processes at once.
-    suffix = "" if args.model == "both" else f"-{args.model}"
-    label = "" if args.model == "both" else f", {args.model}"
-    anchor = "" if args.model == "both" else f"-{args.model}"
-    if args.causal:
-        suffix, label, anchor = suffix + "-causal", label + ", causal", (
-            anchor + "-causal")
+    suffix, label = section_names(args)
     print(f"worst case over {', '.join(sources)}\n\n{summary}")
     write_section(
         f"quality-{device}-sources{suffix}",
@@ -513,7 +523,7 @@ def write_source_sections(args, per_source, descriptions):
             f"quality-{device}-{source}{suffix}",
             f"### Source {source} ({args.device}{label})\n\n{descriptions[source]} "
             f"Same run as [the worst case](#conversion-quality-on-every-source-"
-            f"{device}{anchor}).\n\n{source_table(per_source[source])}{blend}")
+            f"{device}{suffix}).\n\n{source_table(per_source[source])}{blend}")
 
 
 def main():
@@ -534,7 +544,7 @@ def main():
                              "seeds is the run-to-run spread)")
     parser.add_argument("--soundfont", nargs="+", type=Path,
                         help="measure on unseen test material instead: each "
-                             "General MIDI .sf2 file rendered dry and recorded")
+                             "General MIDI .sf2 or .sf3 file rendered dry and recorded")
     parser.add_argument("--melodies", type=int, default=UNSEEN_MELODIES,
                         help="with --soundfont: the load_default random_state "
                              "whose melodies the test material plays")
