@@ -197,7 +197,8 @@ class TimbreCycleGAN(CycleGANLossMixin, BaseTimbreModel):
     warm_start : bool, default=False
         Continue training the fitted networks on the next ``fit``.
     random_state : int, RandomState or None, default=None
-        Seeds weights and crops; an int makes CPU fits reproducible.
+        Seeds weights and crops; an int makes CPU fits reproducible
+        on one kind of processor with one number of threads.
     verbose : int, default=0
         Show a progress bar with the losses.
     callbacks : list of Callback, optional

@@ -200,8 +200,7 @@ class TimbreVAE(DecoderInputsMixin, TrainingLossesMixin, AlphaBlendMixin,
         Epochs without a better held-out loss before training stops. The
         held-out clips are a tenth of each instrument's, so their loss
         wanders from epoch to epoch: with 8, fits stopped on a plateau that
-        later epochs left (docs/design.md). It only ends a fit sooner; the
-        epoch kept is the best either way.
+        later epochs left (docs/design.md). The epoch kept is the best.
     chunk_frames : int, default=1024
         Frames converted at once; longer pieces go in overlapping chunks whose
         joins are exact, so memory stays bounded.
@@ -210,7 +209,8 @@ class TimbreVAE(DecoderInputsMixin, TrainingLossesMixin, AlphaBlendMixin,
     warm_start : bool, default=False
         Continue training the fitted networks on the next ``fit``.
     random_state : int, RandomState or None, default=None
-        Seeds weights, crops and noise; an int makes CPU fits reproducible.
+        Seeds weights, crops and noise; an int makes CPU fits reproducible
+        on one kind of processor with one number of threads.
     verbose : int, default=0
         Show a progress bar with the losses.
     callbacks : list of Callback, optional
