@@ -208,6 +208,7 @@ class AdditiveSynth(nn.Module):
         state : SynthState
         """
         amplitude = self._amplitudes(f0, harmonic_log_amp)
+        f0 = self._held_through_silence(f0, amplitude, state)
         harmonic, phase, last_f0, last_amp = self._harmonics(f0, amplitude, state)
         harmonic, harmonic_delay = _delay(harmonic, state.harmonic_delay)
         noise, tail = self._noise(noise_log_amp, state)
@@ -217,6 +218,24 @@ class AdditiveSynth(nn.Module):
         new_state = SynthState(phase, last_f0, last_amp, harmonic_delay, tail,
                                noise_delay, frame, started)
         return harmonic + noise, new_state
+
+    def _held_through_silence(self, f0: torch.Tensor, amplitude: torch.Tensor,
+                              state: SynthState) -> torch.Tensor:
+        """``f0`` with each silent frame's (no harmonic amplitude) replaced
+        by the last sounding frame's, from ``state`` at a block's start.
+
+        A silent frame plays nothing, but its f0 still advances the phase of
+        every later frame. The tracker's f0 of a near-silent frame is noise
+        that rounding moves (by a hertz between a stream's tracker and the
+        offline one on one processor), and that would shift every later
+        note's phase; the held f0 does not depend on it."""
+        sounding = amplitude.amax(dim=1) > 0
+        index = torch.arange(f0.shape[-1], device=f0.device).expand_as(f0)
+        last = torch.cummax(torch.where(sounding, index, torch.full_like(index, -1)),
+                            dim=-1)[0]
+        previous = torch.where(state.started, state.f0, f0[:, 0])
+        return torch.where(last >= 0, f0.gather(-1, last.clamp(min=0)),
+                           previous[:, None].expand_as(f0))
 
     def _amplitudes(self, f0: torch.Tensor, harmonic_log_amp: torch.Tensor):
         """Linear waveform amplitudes (B, K, T), silent where the renderer

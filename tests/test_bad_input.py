@@ -219,12 +219,24 @@ MULTICHANNEL = Raises(ValueError, r"multichannel.*mean\(axis=1\)")
 SHORT_WARNING = (UserWarning, "n_fft=1024")
 
 
+# A batch is inverted in one stacked Griffin-Lim, a row alone in its own. The
+# model's spectrograms are the same to the bit, but the FFTs of the two sum in
+# another order on some processors, and Griffin-Lim's iterations carry that
+# rounding to about -60 dB of the row (measured: 61-95 dB on an Intel Xeon).
+# A row mixed with another, or at another's gain, is under 20 dB.
+MIN_ROW_SNR_DB = 50.0
+
+
 def per_channel(call):
     """A (n_channels, n_samples) array is a batch: each row converted alone."""
     def check(out, x, ctx):
         assert np.shape(out)[0] == len(x)
         for row, got in zip(x, out):
-            np.testing.assert_allclose(got, call(ctx, row), rtol=0, atol=1e-5)
+            alone = call(ctx, row)
+            error = np.sum((np.asarray(got, np.float64) - alone) ** 2)
+            snr = 10 * np.log10(np.sum(np.asarray(alone, np.float64) ** 2)
+                                / max(error, 1e-30))
+            assert snr >= MIN_ROW_SNR_DB, f"row differs from it alone: {snr:.1f} dB"
     return check
 
 
