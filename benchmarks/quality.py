@@ -212,6 +212,7 @@ def evaluate(name, estimator, data, classifier, griffin_lim, ref_f0, pictures=Tr
         "p_flute_sides": (mean_p_flute(sweep[0.5]), mean_p_flute(sweep_b[0.5])),
         "blend_gap": blend_gap(sweep[0.5], sweep_b[0.5], sr=sr),
         "alpha_curve": getattr(model, "alpha_curve_", None),
+        "change_db": getattr(model, "change_db_", None),
         "recon": recon, "recon_floor": floor,
         "decoder_only": decoder_only, "cycle": cycle, "cycle_full": cycle_full,
         "fit_s": fit_s, "epochs": model.n_epochs_, "rtf": seconds / convert_s,
@@ -593,7 +594,12 @@ def main():
         f" {name}'s alpha_curve_ puts alpha 0.5 at position "
         f"{r['alpha_curve'][0][5]:.2f} of the violin-to-flute lines and "
         f"{r['alpha_curve'][1][5]:.2f} of the flute-to-violin lines."
-        for name, r in results.items() if r["alpha_curve"] is not None)
+        for name, r in results.items() if r["alpha_curve"] is not None) + "".join(
+        f" {name}'s change_db_ (the learnt change beyond its fixed filter, the"
+        " mean absolute dB over training pieces) is "
+        f"{r['change_db'][0]:.2f} dB violin to flute and "
+        f"{r['change_db'][1]:.2f} dB flute to violin."
+        for name, r in results.items() if r["change_db"] is not None)
     cost = markdown_table(
         ["model", "own-timbre reconstruction LSD (dB)", "decoder alone (dB)",
          "inverse_transform(transform(x)) at alpha 0.5 (dB)",

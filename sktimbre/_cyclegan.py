@@ -157,8 +157,8 @@ class TimbreCycleGAN(CycleGANLossMixin, BaseTimbreModel):
     ema_decay : float in [0, 1), default=0.99
         The generators kept after training are an exponential moving average
         of their weights over the training steps, with this decay per step
-        (0.99 averages about the last 100 steps; fewer while a fit is young,
-        so short fits are not pulled back to the start). An adversarial game
+        (0.99: about the last 100 steps; fewer while a fit is young, so
+        short fits are not pulled back to the start). An adversarial game
         does not settle: the last step's weights swing with the judges'
         latest verdict, and the average is a steadier generator. 0 keeps the
         last step's weights. The discriminators are not averaged. A fit with
@@ -168,9 +168,9 @@ class TimbreCycleGAN(CycleGANLossMixin, BaseTimbreModel):
         Crops per step, half from each instrument.
     crop_frames : int, default=64
         Frames per training crop.
-    max_epochs : int, default=32
-        Epochs at most. 32 epochs of 41 steps (1312 steps) keep a default fit
-        under ten minutes on two CPU cores, however much audio it is given.
+    max_epochs : int, default=64
+        Epochs at most: 64 of 41 steps (2624 steps) keep a default fit under
+        ten minutes on two CPU cores, however much audio it is given.
     steps_per_epoch : int or None, default=41
         Training steps per epoch, so that the cost of a fit is bounded by
         ``max_epochs * steps_per_epoch`` steps whatever the amount of audio:
@@ -335,7 +335,7 @@ class TimbreCycleGAN(CycleGANLossMixin, BaseTimbreModel):
         ema_decay=0.99,
         batch_size=8,
         crop_frames=64,
-        max_epochs=32,
+        max_epochs=64,
         steps_per_epoch=41,
         max_time=None,
         early_stopping=False,
